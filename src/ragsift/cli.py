@@ -1,0 +1,323 @@
+"""The ``ragsift`` command line: index, delete, search, eval, info, quickstart."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ragsift.errors import ConfigError, RagsiftError
+
+__all__ = ["main", "build_parser"]
+
+# Options that define a collection; they can only be given when it is created.
+_CREATION_OPTIONS = (
+    "analyzer",
+    "protected_terms",
+    "chunking",
+    "chunk_unit",
+    "chunk_size",
+    "chunk_overlap",
+    "parent_size",
+    "embed_model",
+    "no_dense",
+    "vector_index",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ragsift",
+        description="Hybrid retrieval (BM25 + dense vectors, fused) for RAG: index, search, evaluate.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_index(sub)
+    _add_delete(sub)
+    _add_search(sub)
+    _add_eval(sub)
+    _add_info(sub)
+    _add_quickstart(sub)
+    return parser
+
+
+# ---------------------------------------------------------------------- index
+def _add_index(sub) -> None:
+    p = sub.add_parser(
+        "index",
+        help="build a collection, or add/replace documents in one",
+        description="Index SOURCE into the collection DIR. SOURCE is a .jsonl file of {id,title,text,metadata}, "
+        "a folder of .txt/.md files, a single .txt/.md file, or a BEIR directory (corpus.jsonl). "
+        "Indexing into an existing collection adds documents and replaces those with the same id. "
+        "Collection settings (analyzer, chunking, embedding model) are fixed when it is created.",
+    )
+    p.add_argument("source", help="a .jsonl file, a folder of .txt/.md, a .txt/.md file, or a BEIR directory")
+    p.add_argument("--collection", "-c", required=True, metavar="DIR", help="collection directory")
+    p.add_argument("--analyzer", choices=["en", "ja", "cjk-bigram", "simple"], help="BM25 analyzer (default: en)")
+    p.add_argument(
+        "--protected-terms",
+        metavar="TERMS",
+        help="comma-separated terms kept as single BM25 tokens, e.g. 'P/E,EBITDA,COVID-19'; or @FILE with one per line",
+    )
+    p.add_argument("--chunking", choices=["recursive", "markdown", "none"], help="chunker (default: recursive)")
+    p.add_argument("--chunk-unit", choices=["tokens", "chars"], help="unit of size/overlap (default: tokens)")
+    p.add_argument("--chunk-size", type=int, help="chunk size (default 400; capped to what the embedding model reads)")
+    p.add_argument("--chunk-overlap", type=int, help="chunk overlap (default 50)")
+    p.add_argument("--parent-size", type=int, help="enable parent–child: parents of this size, children of --chunk-size")
+    p.add_argument("--embed-model", metavar="NAME_OR_PATH", help="sentence-transformers model (default: bundled all-MiniLM-L6-v2)")
+    p.add_argument("--no-dense", action="store_true", help="BM25 only: no embeddings (fast, no torch)")
+    p.add_argument("--vector-index", choices=["auto", "flat", "hnsw"], help="FAISS index kind (default: auto)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_index)
+
+
+def cmd_index(args) -> int:
+    from ragsift.index.collection import Collection
+    from ragsift.ingest import load_documents
+
+    docs = load_documents(args.source)
+    path = Path(args.collection)
+    if Collection.exists(path):
+        given = [f"--{o.replace('_', '-')}" for o in _CREATION_OPTIONS if getattr(args, o) not in (None, False)]
+        if given:
+            raise ConfigError(
+                f"{' '.join(given)} can only be set when a collection is created; {path} already exists "
+                "(its settings are in manifest.json). Index into a new --collection to change them."
+            )
+        coll = Collection.open(path)
+    else:
+        coll = Collection.create(path, _collection_config(args))
+    counts = coll.add(docs, show_progress=not args.quiet)
+    if coll.chunk_size_note:
+        print(f"note: {coll.chunk_size_note}", file=sys.stderr)
+    stats = coll.stats()
+    print(
+        f"indexed {len(docs)} document(s) from {args.source} into {path}: "
+        f"{counts['added']} added, {counts['replaced']} replaced, {counts['chunks']} chunks; "
+        f"collection now holds {stats['documents']} documents / {stats['chunks']} chunks"
+    )
+    return 0
+
+
+def _collection_config(args):
+    from ragsift.index.collection import CollectionConfig
+    from ragsift.ingest import ChunkingConfig
+
+    chunking = ChunkingConfig(
+        **{
+            k: v
+            for k, v in {
+                "mode": args.chunking,
+                "unit": args.chunk_unit,
+                "size": args.chunk_size,
+                "overlap": args.chunk_overlap,
+                "parent_size": args.parent_size,
+            }.items()
+            if v is not None
+        }
+    )
+    kwargs = {"chunking": chunking, "dense": not args.no_dense}
+    if args.analyzer:
+        kwargs["analyzer"] = args.analyzer
+    if args.protected_terms:
+        kwargs["protected_terms"] = _parse_terms(args.protected_terms)
+    if args.embed_model:
+        kwargs["embed_model"] = args.embed_model
+    if args.vector_index:
+        kwargs["vector_index"] = args.vector_index
+    return CollectionConfig(**kwargs)
+
+
+def _parse_terms(value: str) -> tuple[str, ...]:
+    if value.startswith("@"):
+        path = Path(value[1:])
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(f"--protected-terms {value}: cannot read {path}: {exc}") from exc
+        return tuple(line.strip() for line in lines if line.strip())
+    return tuple(t.strip() for t in value.split(",") if t.strip())
+
+
+# ---------------------------------------------------------------------- delete
+def _add_delete(sub) -> None:
+    p = sub.add_parser("delete", help="remove documents from a collection by id")
+    p.add_argument("collection", metavar="DIR")
+    p.add_argument("ids", nargs="+", metavar="ID", help="document ids to remove")
+    p.add_argument("--missing-ok", action="store_true", help="ignore ids that are not in the collection")
+    p.set_defaults(func=cmd_delete)
+
+
+def cmd_delete(args) -> int:
+    from ragsift.index.collection import Collection
+
+    coll = Collection.open(args.collection)
+    n = coll.delete(args.ids, missing_ok=args.missing_ok)
+    print(f"deleted {n} document(s); {len(coll.documents)} remain in {args.collection}")
+    return 0
+
+
+# ---------------------------------------------------------------------- search
+def _add_search(sub) -> None:
+    p = sub.add_parser("search", help="search a collection")
+    p.add_argument("collection", metavar="DIR")
+    p.add_argument("query")
+    p.add_argument("--mode", choices=["bm25", "dense", "hybrid"], default="hybrid", help="retriever (default: hybrid)")
+    p.add_argument(
+        "--fusion", choices=["rrf", "weighted", "combsum", "combmnz"], default="rrf", help="hybrid fusion (default: rrf)"
+    )
+    p.add_argument("-k", type=int, default=10, help="results to return (default: 10)")
+    p.add_argument("--rrf-k", type=float, default=60.0, help="RRF constant (default: 60)")
+    p.add_argument("--weights", metavar="bm25=W,dense=W", help="per-retriever fusion weights, e.g. bm25=0.4,dense=0.6")
+    p.add_argument("--normalization", choices=["minmax", "zscore"], default="minmax", help="score normalization for weighted/comb fusion")
+    p.add_argument("--bm25-depth", type=int, help="BM25 candidates before fusion (default: max(k,100))")
+    p.add_argument("--dense-depth", type=int, help="dense candidates before fusion (default: max(k,100))")
+    p.add_argument("--no-parents", action="store_true", help="return child chunks instead of their parents")
+    p.add_argument("--json", action="store_true", help="print a JSON list of {id, score, title, text, source_scores}")
+    p.set_defaults(func=cmd_search)
+
+
+def cmd_search(args) -> int:
+    from ragsift.index.collection import Collection
+    from ragsift.pipeline.search import SearchOptions, Searcher
+
+    opts = SearchOptions(
+        mode=args.mode,
+        k=args.k,
+        fusion=args.fusion,
+        rrf_k=args.rrf_k,
+        weights=_parse_weights(args.weights),
+        normalization=args.normalization,
+        bm25_depth=args.bm25_depth,
+        dense_depth=args.dense_depth,
+        parents=not args.no_parents,
+    )
+    result = Searcher(Collection.open(args.collection)).search(args.query, opts)
+    if args.json:
+        rows = [
+            {k: h.to_dict()[k] for k in ("id", "doc_id", "score", "title", "text", "source_scores")}
+            for h in result.hits
+        ]
+        json.dump(rows, sys.stdout, ensure_ascii=False, indent=2)
+        print()
+        return 0
+    from ragsift.display import print_hits
+
+    print_hits(args.query, result, opts)
+    return 0
+
+
+def _parse_weights(value: str | None) -> dict[str, float] | None:
+    if not value:
+        return None
+    weights = {}
+    for part in value.split(","):
+        name, sep, number = part.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            weights[name.strip()] = float(number)
+        except ValueError:
+            raise ConfigError(f"--weights {value!r}: expected NAME=NUMBER pairs like bm25=0.4,dense=0.6") from None
+    return weights
+
+
+# ---------------------------------------------------------------------- eval
+def _add_eval(sub) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="evaluate retrievers on a BEIR dataset",
+        description="Build (or reuse) a collection of a BEIR corpus, run each retriever on the split's queries, "
+        "and write OUT/results.json and OUT/results.md (NDCG, MRR, Recall, Precision, latency percentiles).",
+    )
+    p.add_argument("--data", required=True, metavar="BEIR_DIR", help="BEIR directory (corpus.jsonl, queries.jsonl, qrels/)")
+    p.add_argument("--split", default="test", help="qrels split (default: test)")
+    p.add_argument("--retrievers", default="bm25,dense,hybrid", help="comma-separated: bm25,dense,hybrid,hybrid-rrf,hybrid-weighted")
+    p.add_argument("--out", required=True, metavar="OUT_DIR", help="where results.json / results.md are written")
+    p.add_argument("--collection", metavar="DIR", help="collection to build or reuse (default: OUT_DIR/collection)")
+    p.add_argument("--embed-model", default="all-MiniLM-L6-v2", help="dense model (default: bundled all-MiniLM-L6-v2)")
+    p.add_argument("--chunking", choices=["none", "recursive", "markdown"], default="none", help="chunk documents (default: none, the BEIR protocol)")
+    p.add_argument("--metrics", help="comma-separated metrics, e.g. ndcg@10,mrr@10,recall@100 (default: the standard set)")
+    p.add_argument("--max-queries", type=int, help="evaluate only the first N queries (smoke runs)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_eval)
+
+
+def cmd_eval(args) -> int:
+    from ragsift.eval.report import render_markdown
+    from ragsift.eval.runner import DEFAULT_METRICS, EvalConfig, run_eval
+    from ragsift.ingest import ChunkingConfig
+
+    cfg = EvalConfig(
+        data_dir=Path(args.data),
+        out_dir=Path(args.out),
+        split=args.split,
+        retrievers=[r.strip() for r in args.retrievers.split(",") if r.strip()],
+        metrics=[m.strip() for m in args.metrics.split(",")] if args.metrics else DEFAULT_METRICS,
+        collection_dir=Path(args.collection) if args.collection else None,
+        embed_model=args.embed_model,
+        chunking=ChunkingConfig(mode=args.chunking),
+        max_queries=args.max_queries,
+        show_progress=not args.quiet,
+    )
+    results = run_eval(cfg)
+    print(render_markdown(results))
+    print(f"wrote {Path(args.out) / 'results.json'} and {Path(args.out) / 'results.md'}")
+    return 0
+
+
+# ---------------------------------------------------------------------- info
+def _add_info(sub) -> None:
+    p = sub.add_parser("info", help="show a collection's manifest and statistics")
+    p.add_argument("collection", metavar="DIR")
+    p.set_defaults(func=cmd_info)
+
+
+def cmd_info(args) -> int:
+    from ragsift.index.collection import MANIFEST, Collection
+
+    Collection.open(args.collection)  # validates
+    print((Path(args.collection) / MANIFEST).read_text(encoding="utf-8"))
+    return 0
+
+
+# ---------------------------------------------------------------------- quickstart
+def _add_quickstart(sub) -> None:
+    p = sub.add_parser(
+        "quickstart",
+        help="index ragsift's own guide and compare BM25, dense and hybrid search on it",
+        description="Self-contained demo (no network, no external data): builds a collection from the user guide "
+        "shipped inside the package and prints the results of a few questions in each mode side by side.",
+    )
+    p.add_argument("--workdir", metavar="DIR", help="where to build the demo collection (default: a temporary directory)")
+    p.add_argument("-k", type=int, default=3, help="results per mode (default: 3)")
+    p.set_defaults(func=cmd_quickstart)
+
+
+def cmd_quickstart(args) -> int:
+    from ragsift.quickstart import run_quickstart
+
+    run_quickstart(workdir=args.workdir, k=args.k)
+    return 0
+
+
+# ---------------------------------------------------------------------- main
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except RagsiftError as exc:
+        print(f"ragsift {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; the collection on disk is unchanged unless a write completed", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

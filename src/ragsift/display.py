@@ -1,0 +1,59 @@
+"""Human-readable terminal output (rich tables) for the CLI."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ragsift.types import Hit
+
+__all__ = ["print_hits", "snippet", "side_by_side"]
+
+
+def snippet(text: str, width: int = 160) -> str:
+    """One line of at most ``width`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1].rstrip() + "…"
+
+
+def _label(hit: Hit) -> str:
+    path = " > ".join(hit.metadata.get("headings", ())) if hit.metadata else ""
+    return path or hit.title or hit.doc_id
+
+
+def print_hits(query: str, result, opts) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    mode = opts.mode.value + (f" ({opts.fusion.value})" if opts.mode.value == "hybrid" else "")
+    table = Table(title=f"{query!r} — {mode}, {result.timings_ms.get('total', 0):.1f} ms", show_lines=True)
+    table.add_column("#", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("id")
+    table.add_column("text")
+    table.add_column("sources")
+    for rank, h in enumerate(result.hits, 1):
+        sources = " ".join(f"{k}={v:.3f}" for k, v in h.source_scores.items())
+        table.add_row(str(rank), f"{h.score:.4f}", h.id, f"[bold]{_label(h)}[/bold]\n{snippet(h.text)}", sources)
+    Console().print(table)
+
+
+def side_by_side(query: str, columns: dict[str, Sequence[Hit]], timings: dict[str, float]) -> None:
+    """One table per query: a column per mode, a row per rank."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Q: {query}", show_lines=True, title_justify="left")
+    table.add_column("#", justify="right")
+    for name in columns:
+        table.add_column(f"{name} ({timings.get(name, 0):.0f} ms)", ratio=1)
+    depth = max((len(h) for h in columns.values()), default=0)
+    for rank in range(depth):
+        cells = []
+        for hits in columns.values():
+            if rank < len(hits):
+                h = hits[rank]
+                cells.append(f"[bold]{_label(h)}[/bold] [dim]{h.score:.3f}[/dim]\n{snippet(h.text, 110)}")
+            else:
+                cells.append("")
+        table.add_row(str(rank + 1), *cells)
+    Console().print(table)

@@ -1,0 +1,1 @@
+"""Evaluation: metrics, latency percentiles, BEIR runs and reports."""

@@ -1,0 +1,233 @@
+"""Experiment results: the ``results.json`` schema, its Markdown rendering, atomic writes.
+
+Schema::
+
+    {"dataset": "scifact", "split": "test", "created": "2025-01-01T00:00:00+00:00",
+     "runs": [{"retriever": "bm25", "reranker": "none",
+               "metrics": {"ndcg@10": 0.665, "recall@100": 0.9},
+               "latency_ms": {"p50": 3.1, "p95": 5.0, "p99": 7.2},     # optional
+               "params": {...}}],                                     # optional
+     "config": {...},                                                 # optional
+     "anchors": {"bm25": {"ndcg@10": 0.665, "source": "BEIR paper"}}} # optional
+
+Required: ``dataset``, ``split``, ``created`` (filled with the current UTC time by
+:func:`write_results` when absent), ``runs``; per run ``retriever``, ``reranker``, ``metrics``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+from ragsift.errors import BadInputError, ConfigError
+from ragsift.eval.metrics import metric_sort_key
+
+__all__ = ["write_results", "load_results", "render_markdown", "validate_results"]
+
+_TOP_KEYS = ("dataset", "split", "created", "runs")
+_RUN_KEYS = ("retriever", "reranker", "metrics")
+_LATENCY_ORDER = ("p50", "p95", "p99", "mean", "n")
+_LATENCY_COLUMNS = ("p50", "p95", "p99")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_numbers(mapping: Any, where: str, path: str | None) -> None:
+    if not isinstance(mapping, Mapping):
+        raise BadInputError(f"{where} must be an object, got {type(mapping).__name__}", path=path)
+    for key, value in mapping.items():
+        if not _is_number(value):
+            raise BadInputError(f"{where}[{key!r}]={value!r} must be a finite number", path=path)
+
+
+def _require(mapping: Mapping[str, Any], keys: tuple[str, ...], where: str, path: str | None) -> None:
+    for key in keys:
+        if key not in mapping:
+            raise BadInputError(
+                f"{where}: missing key {key!r}; required keys are {', '.join(keys)}", path=path
+            )
+
+
+def _check_run(run: Any, where: str, path: str | None) -> None:
+    if not isinstance(run, Mapping):
+        raise BadInputError(f"{where} must be an object, got {type(run).__name__}", path=path)
+    _require(run, _RUN_KEYS, where, path)
+    _check_numbers(run["metrics"], f"{where}['metrics']", path)
+    if "latency_ms" in run:
+        _check_numbers(run["latency_ms"], f"{where}['latency_ms']", path)
+
+
+def validate_results(results: Any, *, path: str | None = None, require_created: bool = True) -> None:
+    """Raise BadInputError naming ``path`` and the key when ``results`` breaks the schema."""
+    if not isinstance(results, Mapping):
+        raise BadInputError(f"results must be a JSON object, got {type(results).__name__}", path=path)
+    keys = _TOP_KEYS if require_created else tuple(k for k in _TOP_KEYS if k != "created")
+    _require(results, keys, "results", path)
+    runs = results["runs"]
+    if not isinstance(runs, list) or not runs:
+        raise BadInputError("results['runs'] must be a non-empty list of run objects", path=path)
+    for i, run in enumerate(runs):
+        _check_run(run, f"results['runs'][{i}]", path)
+    if "anchors" in results:
+        _check_anchors(results["anchors"], path)
+
+
+def _check_anchors(anchors: Any, path: str | None) -> None:
+    if not isinstance(anchors, Mapping):
+        raise BadInputError(f"results['anchors'] must be an object, got {type(anchors).__name__}", path=path)
+    for name, numbers in anchors.items():
+        where = f"results['anchors'][{name!r}]"
+        if not isinstance(numbers, Mapping):
+            raise BadInputError(f"{where} must be an object, got {type(numbers).__name__}", path=path)
+        _check_numbers({k: v for k, v in numbers.items() if k != "source"}, where, path)
+
+
+def _ordered(mapping: Mapping[str, Any], first: tuple[str, ...]) -> dict[str, Any]:
+    head = {k: mapping[k] for k in first if k in mapping}
+    return head | {k: v for k, v in mapping.items() if k not in head}
+
+
+def _normalise_run(run: Mapping[str, Any]) -> dict[str, Any]:
+    out = _ordered(run, ("retriever", "reranker", "metrics", "latency_ms", "params"))
+    out["metrics"] = {k: run["metrics"][k] for k in sorted(run["metrics"], key=metric_sort_key)}
+    if "latency_ms" in run:
+        out["latency_ms"] = _ordered(run["latency_ms"], _LATENCY_ORDER)
+    return out
+
+
+def _normalise(results: Mapping[str, Any]) -> dict[str, Any]:
+    out = _ordered(results, ("dataset", "split", "created", "runs", "config", "anchors"))
+    out.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    out = _ordered(out, ("dataset", "split", "created"))
+    out["runs"] = [_normalise_run(run) for run in results["runs"]]
+    return out
+
+
+def _cell(value: Any) -> str:
+    return str(value).replace("|", "\\|")
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _metric_columns(rows: list[Mapping[str, Any]]) -> list[str]:
+    names = {k for row in rows for k in row if k != "source"}
+    return sorted(names, key=metric_sort_key)
+
+
+def _best_cells(values: list[Any]) -> list[str]:
+    """Format values to 4 decimals; bold the best when at least two runs have a value."""
+    text = [f"{v:.4f}" if _is_number(v) else "-" for v in values]
+    numbers = [float(t) for t in text if t != "-"]
+    if len(numbers) < 2:
+        return text
+    best = f"{max(numbers):.4f}"
+    return [f"**{t}**" if t == best else t for t in text]
+
+
+def _runs_table(runs: list[Mapping[str, Any]]) -> list[str]:
+    metrics = _metric_columns([run["metrics"] for run in runs])
+    latency = [c for c in _LATENCY_COLUMNS if any(c in run.get("latency_ms", {}) for run in runs)]
+    header = ["Retriever", "Reranker", *metrics, *(f"{c} (ms)" for c in latency)]
+    columns = [_best_cells([run["metrics"].get(m) for run in runs]) for m in metrics]
+    lines = [_row(header), _row(["---", "---"] + ["---:"] * (len(metrics) + len(latency)))]
+    for i, run in enumerate(runs):
+        lat = run.get("latency_ms", {})
+        times = [f"{lat[c]:.1f}" if c in lat else "-" for c in latency]
+        lines.append(_row([_cell(run["retriever"]), _cell(run["reranker"]), *(c[i] for c in columns), *times]))
+    return lines
+
+
+def _anchors_table(anchors: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    metrics = _metric_columns(list(anchors.values()))
+    lines = [_row(["Retriever", *metrics, "Source"]), _row(["---"] + ["---:"] * len(metrics) + ["---"])]
+    for name, numbers in anchors.items():
+        cells = [f"{numbers[m]:.4f}" if m in numbers else "-" for m in metrics]
+        lines.append(_row([_cell(name), *cells, _cell(numbers.get("source", ""))]))
+    return lines
+
+
+def render_markdown(results: Mapping[str, Any]) -> str:
+    """Render results as Markdown: title, one table row per run, optional reference numbers.
+
+    Metric columns show 4 decimals, the best value of each column in bold (only when at least
+    two runs report it); latency columns show p50/p95/p99 in ms with 1 decimal.
+    """
+    validate_results(results, require_created=False)
+    lines = [f"# Results: {results['dataset']} ({results['split']})", ""]
+    if "created" in results:
+        lines += [f"Created: {results['created']}", ""]
+    lines += _runs_table(results["runs"])
+    if results.get("anchors"):
+        lines += ["", "## Published reference numbers", "", *_anchors_table(results["anchors"])]
+    return "\n".join(lines) + "\n"
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):  # not supported on every platform (e.g. Windows)
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    """Write to a temp file in the same directory, flush and fsync, then ``os.replace``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def write_results(out_dir: str | os.PathLike[str], results: Mapping[str, Any]) -> tuple[Path, Path]:
+    """Validate ``results`` and write ``out_dir/results.json`` and ``out_dir/results.md`` atomically.
+
+    Creates ``out_dir`` if needed and fills ``created`` when absent. Metric keys are written in
+    report order (ndcg, mrr, recall, precision, map, hit, then by k). Returns both paths.
+    """
+    validate_results(results, require_created=False)
+    directory = Path(out_dir)
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"out_dir={str(directory)!r} exists and is not a directory; pass a directory path")
+    doc = _normalise(results)
+    json_text = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    md_text = render_markdown(doc)
+    directory.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = directory / "results.json", directory / "results.md"
+    _atomic_write_text(json_path, json_text)
+    _atomic_write_text(md_path, md_text)
+    return json_path, md_path
+
+
+def load_results(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and validate a ``results.json``; errors are BadInputError naming the file and key."""
+    where = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise BadInputError("results file not found; run the evaluation first or fix the path", path=where) from e
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise BadInputError(f"not valid JSON ({e.msg})", path=where, line=e.lineno) from e
+    validate_results(doc, path=where)
+    return doc

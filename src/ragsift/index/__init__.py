@@ -1,0 +1,1 @@
+"""Indexes: BM25 (sparse), embeddings + FAISS (dense), and the persistent collection."""

@@ -1,0 +1,53 @@
+"""Load documents from a JSONL file: one ``{"id", "title", "text", "metadata"}`` object per line."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ragsift.errors import BadInputError
+from ragsift.ingest._jsonl_lines import DuplicateIds, iter_objects, read_id, read_str
+from ragsift.types import Document
+
+__all__ = ["load_jsonl"]
+
+
+def load_jsonl(path: str | os.PathLike[str]) -> list[Document]:
+    """Read documents from a JSONL file (UTF-8), in file order.
+
+    Each non-blank line is an object with ``id`` (or BEIR's ``_id``; a string or an integer),
+    ``text``, and optionally ``title`` and ``metadata`` (an object). ``title + text`` must not be
+    blank. Any problem raises :class:`~ragsift.errors.BadInputError` naming the file and line.
+    """
+    file = Path(path)
+    seen = DuplicateIds(file)
+    docs = []
+    for line, obj in iter_objects(file, what="JSONL document file"):
+        doc = record_to_document(obj, file, line)
+        seen.add(doc.id, line)
+        docs.append(doc)
+    return docs
+
+
+def record_to_document(obj: dict[str, Any], path: Path, line: int) -> Document:
+    """Validate one parsed JSONL record and build its :class:`Document`."""
+    ident = read_id(obj, path, line)
+    title = read_str(obj, "title", path, line, required=False)
+    text = read_str(obj, "text", path, line, required=True)
+    if not (title + text).strip():
+        raise BadInputError(
+            f"document {ident!r} has an empty 'text' and no 'title'; give it some text or drop the line",
+            path=str(path),
+            line=line,
+        )
+    metadata = obj.get("metadata")
+    if metadata is None:
+        metadata = {}
+    elif not isinstance(metadata, dict):
+        raise BadInputError(
+            f"'metadata' of document {ident!r} must be a JSON object, got {type(metadata).__name__}",
+            path=str(path),
+            line=line,
+        )
+    return Document(id=ident, text=text, title=title, metadata=metadata)

@@ -1,0 +1,1 @@
+"""Query pipeline: retrieve → fuse → expand parents (→ rerank)."""

@@ -1,0 +1,117 @@
+"""Core data types shared by every stage: documents, chunks, hits, and TREC-dict converters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+__all__ = ["Document", "Chunk", "Hit", "Run", "Qrels", "hits_to_run"]
+
+# TREC dicts at the evaluation boundary: {query_id: {doc_id: score}}.
+Run = dict[str, dict[str, float]]
+Qrels = dict[str, dict[str, int]]
+
+
+@dataclass(frozen=True)
+class Document:
+    """A source document as loaded from disk."""
+
+    id: str
+    text: str
+    title: str = ""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "text": self.text, "metadata": dict(self.metadata)}
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a document: the unit that is indexed and searched.
+
+    ``id`` is unique in a collection (``"<doc_id>#<n>"``); ``doc_id`` names the source document.
+    ``parent_id`` is set for parent–child chunking: the id of the larger parent chunk returned
+    in place of this child. ``headings`` is the Markdown section path (outermost first).
+    """
+
+    id: str
+    doc_id: str
+    text: str
+    title: str = ""
+    position: int = 0
+    parent_id: str | None = None
+    headings: tuple[str, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "doc_id": self.doc_id,
+            "text": self.text,
+            "title": self.title,
+            "position": self.position,
+            "parent_id": self.parent_id,
+            "headings": list(self.headings),
+            "metadata": dict(self.metadata),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Chunk":
+        return cls(
+            id=d["id"],
+            doc_id=d["doc_id"],
+            text=d["text"],
+            title=d.get("title", ""),
+            position=int(d.get("position", 0)),
+            parent_id=d.get("parent_id"),
+            headings=tuple(d.get("headings", ())),
+            metadata=dict(d.get("metadata", {})),
+        )
+
+
+@dataclass
+class Hit:
+    """One search result.
+
+    ``id`` is the unit returned (chunk id, or parent id in parent–child mode); ``doc_id`` the
+    source document. ``score`` is the final score of the stage that produced the list;
+    ``source_scores`` keeps each retriever's raw score (e.g. ``{"bm25": 7.1, "dense": 0.62}``).
+    """
+
+    id: str
+    doc_id: str
+    score: float
+    text: str = ""
+    title: str = ""
+    source_scores: dict[str, float] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "doc_id": self.doc_id,
+            "score": self.score,
+            "title": self.title,
+            "text": self.text,
+            "source_scores": dict(self.source_scores),
+            "metadata": dict(self.metadata),
+        }
+
+
+def hits_to_run(results: Mapping[str, Sequence[Hit]], *, by: str = "doc") -> Run:
+    """Convert per-query hits to a TREC run dict.
+
+    ``by="doc"`` aggregates chunk hits to their document by best chunk score (the BEIR
+    convention for chunked corpora); ``by="id"`` keeps the returned unit ids.
+    """
+    if by not in ("doc", "id"):
+        raise ValueError(f"by must be 'doc' or 'id', got {by!r}")
+    run: Run = {}
+    for qid, hits in results.items():
+        scores: dict[str, float] = {}
+        for h in hits:
+            key = h.doc_id if by == "doc" else h.id
+            if key not in scores or h.score > scores[key]:
+                scores[key] = float(h.score)
+        run[qid] = scores
+    return run

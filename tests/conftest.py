@@ -1,0 +1,31 @@
+"""Shared fixtures. Tests never reach a model hub: HF_HUB_OFFLINE is forced on."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SCIFACT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "beir" / "scifact"
+
+
+@pytest.fixture(scope="session")
+def scifact_dir() -> Path:
+    """The real SciFact BEIR directory; tests using it skip cleanly when it is absent."""
+    path = Path(os.environ.get("RAGSIFT_SCIFACT", SCIFACT))
+    if not (path / "corpus.jsonl").is_file():
+        pytest.skip(f"SciFact not found at {path} (set RAGSIFT_SCIFACT)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_st_model(tmp_path_factory) -> Path:
+    """A tiny real sentence-transformers model (2-layer BERT, random weights) built locally."""
+    from _models import build_tiny_sentence_transformer
+
+    return build_tiny_sentence_transformer(tmp_path_factory.mktemp("tiny-st"))
