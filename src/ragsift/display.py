@@ -20,6 +20,12 @@ def _label(hit: Hit) -> str:
     return path or hit.title or hit.doc_id
 
 
+def _body(hit: Hit, label: str) -> str:
+    """The hit's text without a leading copy of its label (Markdown chunks start with their heading path)."""
+    text = hit.text.lstrip()
+    return text[len(label):] if label and text.startswith(label) else text
+
+
 def print_hits(query: str, result, opts) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -33,7 +39,8 @@ def print_hits(query: str, result, opts) -> None:
     table.add_column("sources")
     for rank, h in enumerate(result.hits, 1):
         sources = " ".join(f"{k}={v:.3f}" for k, v in h.source_scores.items())
-        table.add_row(str(rank), f"{h.score:.4f}", h.id, f"[bold]{_label(h)}[/bold]\n{snippet(h.text)}", sources)
+        label = _label(h)
+        table.add_row(str(rank), f"{h.score:.4f}", h.id, f"[bold]{label}[/bold]\n{snippet(_body(h, label))}", sources)
     Console().print(table)
 
 
@@ -52,7 +59,8 @@ def side_by_side(query: str, columns: dict[str, Sequence[Hit]], timings: dict[st
         for hits in columns.values():
             if rank < len(hits):
                 h = hits[rank]
-                cells.append(f"[bold]{_label(h)}[/bold] [dim]{h.score:.3f}[/dim]\n{snippet(h.text, 110)}")
+                label = _label(h)
+                cells.append(f"[bold]{label}[/bold] [dim]{h.score:.3f}[/dim]\n{snippet(_body(h, label), 110)}")
             else:
                 cells.append("")
         table.add_row(str(rank + 1), *cells)

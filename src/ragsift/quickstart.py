@@ -44,7 +44,7 @@ def run_quickstart(workdir: str | None = None, k: int = 3) -> None:
         start = time.perf_counter()
         config = CollectionConfig(chunking=ChunkingConfig(mode="markdown", unit="tokens", size=160, overlap=20))
         coll = Collection.open(path) if Collection.exists(path) else Collection.create(path, config)
-        counts = coll.add(docs, show_progress=True)
+        counts = coll.add(docs)
         console.print(
             f"{counts['chunks']} chunks indexed (BM25 + all-MiniLM-L6-v2 vectors) in {time.perf_counter() - start:.1f} s\n"
         )

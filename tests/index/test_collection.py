@@ -158,7 +158,6 @@ WRITER = textwrap.dedent(
 )
 
 
-@pytest.mark.slow
 def test_killed_writer_leaves_previous_collection_readable(tmp_path):
     """SIGKILL a real writer while it writes a generation: the collection still opens, unchanged."""
     path = tmp_path / "c"

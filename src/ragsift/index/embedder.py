@@ -76,7 +76,6 @@ def default_model_path() -> str:
 def _looks_like_path(value: str) -> bool:
     return (
         value.startswith((".", "/", "~"))
-        or (os.altsep is not None and os.altsep in value and os.altsep != "/")
         or (os.sep != "/" and os.sep in value)
         or not _REPO_ID.match(value)
         or "--" in value

@@ -36,7 +36,6 @@ class RecursiveSplitter:
         self.size = size
         self.overlap = overlap
         self.length_function = length_function
-        # Character counts add up exactly; other measures (tokens) are re-checked on each chunk.
         self._additive = length_function is len
 
     def __repr__(self) -> str:
@@ -53,10 +52,7 @@ class RecursiveSplitter:
         """Return the non-empty chunks of ``text`` in order."""
         if not isinstance(text, str):
             raise ConfigError(f"text must be a str, got {type(text).__name__}")
-        if self.length_function(text) <= self.size:  # common case, one measurement
-            chunks = [text]
-        else:
-            chunks = self._split(text, self.separators)
+        chunks = self._split(text, self.separators)
         return [c for c in (chunk.strip() for chunk in chunks) if c]
 
     def _split(self, text: str, separators: Sequence[str]) -> list[str]:
@@ -95,14 +91,22 @@ class RecursiveSplitter:
         return chunks
 
     def _emit(self, pieces: list[str], start: int, end: int, chunks: list[str]) -> int:
-        """Append ``pieces[start:end]`` as one chunk, dropping trailing pieces while the joined
-        text measures over ``size`` (token counts are not always additive). Returns the end used."""
+        """Append ``pieces[start:end]`` as one chunk and return the end used.
+
+        The chunk was sized by summing piece lengths. Character counts add up exactly, and so do
+        token counts when every join falls on whitespace (tokenizers never merge across it);
+        otherwise (pieces cut inside words) the joined text is measured and trailing pieces are
+        dropped while it is over ``size``.
+        """
         while True:
             chunk = "".join(pieces[start:end])
-            if end - start == 1 or self._additive or self.length_function(chunk.strip()) <= self.size:
+            if end - start == 1 or self._exact(pieces, start, end) or self.length_function(chunk.strip()) <= self.size:
                 chunks.append(chunk)
                 return end
             end -= 1
+
+    def _exact(self, pieces: list[str], start: int, end: int) -> bool:
+        return self._additive or all(p[-1:].isspace() for p in pieces[start : end - 1])
 
     def _overlap_start(self, lengths: list[int], start: int, end: int, incoming: int) -> tuple[int, int]:
         """Drop leading pieces until what remains fits the overlap and leaves room for ``incoming``."""

@@ -44,7 +44,13 @@ class JapaneseAnalyzer(Analyzer):
 
     name = AnalyzerName.JA
 
-    def __init__(self, *, protected_terms=(), stopwords: Any = None, split_mode: SplitMode | str = SplitMode.B):
+    def __init__(
+        self,
+        *,
+        protected_terms=(),
+        stopwords: Any = None,
+        split_mode: SplitMode | str = SplitMode.B,
+    ):
         super().__init__(protected_terms=protected_terms, stopwords=stopwords)
         self.split_mode = parse_enum(SplitMode, split_mode, param="split_mode")
         # Fail now, not on the first document, when the extra is missing (imports are cheap).

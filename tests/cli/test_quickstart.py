@@ -1,0 +1,52 @@
+"""``ragsift quickstart`` answers questions about ragsift from its own bundled guide, offline."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import pytest
+
+from ragsift.cli import main
+from ragsift.index.collection import Collection
+from ragsift.pipeline.search import Searcher
+from ragsift.quickstart import QUESTIONS, guide_dir
+
+
+def test_guide_is_packaged():
+    pages = sorted(p.name for p in guide_dir().glob("*.md"))
+    assert len(pages) >= 5
+
+
+@pytest.fixture(scope="module")
+def quickstart_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("qs")
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = main(["quickstart", "--workdir", str(workdir)])
+    return code, workdir, buffer.getvalue()
+
+
+def test_quickstart_prints_every_question_in_every_mode(quickstart_run):
+    code, _, out = quickstart_run
+    assert code == 0
+    for question in QUESTIONS:
+        assert question in out
+    for mode in ("bm25", "dense", "hybrid"):
+        assert mode in out
+
+
+@pytest.mark.parametrize(
+    "question, section",
+    [
+        (QUESTIONS[0], "Removing documents"),
+        (QUESTIONS[1], "Crash safety"),
+        (QUESTIONS[2], "Japanese"),
+    ],
+)
+def test_quickstart_finds_the_right_section(quickstart_run, question, section):
+    _, workdir, _ = quickstart_run
+    searcher = Searcher(Collection.open(workdir / "guide-collection"))
+    for mode in ("bm25", "dense", "hybrid"):
+        top = searcher.search(question, mode=mode, k=3).hits
+        assert any(section in " ".join(h.metadata.get("headings", [])) for h in top), (mode, [h.id for h in top])
