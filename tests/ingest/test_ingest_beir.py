@@ -116,7 +116,11 @@ def test_unknown_query_ids(beir_dir):
 
 @pytest.mark.parametrize(
     ("record", "fragment"),
-    [({"_id": "q4"}, "missing 'text'"), ({"_id": "q4", "text": " "}, "query 'q4' has an empty 'text'"), ({"_id": "q1", "text": "again"}, "duplicate query id 'q1'")],
+    [
+        ({"_id": "q4"}, "missing 'text'"),
+        ({"_id": "q4", "text": " "}, "query 'q4' has an empty 'text'"),
+        ({"_id": "q1", "text": "again"}, "duplicate query id 'q1'"),
+    ],
 )
 def test_bad_query_lines(beir_dir, record, fragment):
     with (beir_dir / "queries.jsonl").open("a", encoding="utf-8") as fh:

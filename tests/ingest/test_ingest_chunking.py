@@ -36,7 +36,7 @@ def docs() -> list[Document]:
 def test_config_defaults_and_enum_parsing():
     cfg = ChunkingConfig()
     assert (cfg.mode, cfg.unit, cfg.size, cfg.overlap, cfg.parent_size) == (
-        ChunkMode.RECURSIVE, LengthUnit.TOKENS, 200, 30, None
+        ChunkMode.RECURSIVE, LengthUnit.TOKENS, 400, 50, None
     )
     parsed = ChunkingConfig(mode="Markdown", unit="CHARS")  # type: ignore[arg-type]
     assert parsed.mode is ChunkMode.MARKDOWN and parsed.unit is LengthUnit.CHARS

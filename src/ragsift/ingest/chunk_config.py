@@ -33,7 +33,8 @@ class ChunkingConfig:
     """Validated chunking settings.
 
     ``size``/``overlap`` bound the indexed chunks (children in parent–child mode), counted in
-    ``unit``. The token default (200) leaves room under the bundled model's 256-token limit.
+    ``unit``. The defaults (400 tokens, 50 overlap) follow the seeds; a collection caps a token size
+    to what its embedding model reads (254 for the bundled all-MiniLM-L6-v2) and says so.
     ``parent_size`` switches on parent–child chunking: documents are first cut into parents of
     that size (with ``parent_overlap``), and each parent into children of ``size``.
     ``heading_prefix`` (Markdown mode) starts each chunk with its heading path.
@@ -41,8 +42,8 @@ class ChunkingConfig:
 
     mode: ChunkMode = ChunkMode.RECURSIVE
     unit: LengthUnit = LengthUnit.TOKENS
-    size: int = 200
-    overlap: int = 30
+    size: int = 400
+    overlap: int = 50
     separators: tuple[str, ...] = DEFAULT_SEPARATORS
     parent_size: int | None = None
     parent_overlap: int = 0
@@ -64,7 +65,9 @@ class ChunkingConfig:
                 f"parent_size={self.parent_size!r} needs mode 'recursive' or 'markdown', got mode='none'; "
                 "drop parent_size or change mode"
             )
-        check_size_overlap(self.parent_size, self.parent_overlap, size_name="parent_size", overlap_name="parent_overlap")
+        check_size_overlap(
+            self.parent_size, self.parent_overlap, size_name="parent_size", overlap_name="parent_overlap"
+        )
         if self.parent_size <= self.size:  # type: ignore[operator]
             raise ConfigError(
                 f"parent_size={self.parent_size!r} must be larger than size={self.size!r}; "

@@ -85,12 +85,12 @@ def split_section(
     prefix = _prefix(headings, splitter) if heading_prefix else ""
     budget = splitter.size - (splitter.length_function(prefix + "\n") if prefix else 0)
     inner = splitter.with_size(budget)
-    units: list[str] = []
-    for kind, block in _blocks(body):
+    units: list[tuple[str, int]] = []  # (text, block number): pieces of one cut block share it
+    for number, (kind, block) in enumerate(_blocks(body)):
         if kind == "table" or inner.length_function(block) <= budget:
-            units.append(block)
+            units.append((block, number))
         else:
-            units.extend(inner.split(block))
+            units.extend((piece, number) for piece in inner.split(block))
     return [MarkdownChunk(headings, prefix, chunk) for chunk in _pack(units, budget, inner.length_function)]
 
 
@@ -130,19 +130,24 @@ def _block(kind: str, lines: list[str]) -> Iterator[tuple[str, str]]:
         yield kind, text
 
 
-def _pack(units: list[str], budget: int, length: Callable[[str], int]) -> list[str]:
-    """Join consecutive units with newlines into chunks of at most ``budget`` where they fit."""
+def _pack(units: list[tuple[str, int]], budget: int, length: Callable[[str], int]) -> list[str]:
+    """Join consecutive units with newlines into chunks of at most ``budget`` where they fit.
+
+    Two pieces of the same cut block are never joined: they already overlap each other.
+    """
     chunks: list[str] = []
     current: list[str] = []
     total = 0
+    last_block = -1
     newline = length("\n")
-    for unit in units:
+    for unit, block in units:
         size = length(unit)
-        if current and total + newline + size > budget:
+        if current and (block == last_block or total + newline + size > budget):
             _flush(current, budget, length, chunks)
             current, total = [], 0
         total += size + (newline if current else 0)
         current.append(unit)
+        last_block = block
     _flush(current, budget, length, chunks)
     return chunks
 

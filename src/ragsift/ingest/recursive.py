@@ -19,7 +19,8 @@ class RecursiveSplitter:
     merged greedily up to ``size``, and about ``overlap`` worth of trailing pieces is repeated
     at the start of the next chunk. Pieces still longer than ``size`` are split again with the
     next separators; ``""`` splits into single characters. Chunks are stripped of surrounding
-    whitespace. Only a piece that no separator can cut (one character) may exceed ``size``.
+    whitespace. Only a piece that the separators cannot cut further may exceed ``size`` (with
+    ``""`` last, that is a single character).
     """
 
     def __init__(
@@ -75,19 +76,19 @@ class RecursiveSplitter:
     def _merge(self, pieces: list[str], lengths: list[int]) -> list[str]:
         """Greedily join consecutive pieces into chunks of at most ``size``, with overlap."""
         chunks: list[str] = []
-        start = 0  # first piece of the current chunk
-        total = 0
-        for i, length in enumerate(lengths):
-            if total + length > self.size and i > start:
+        start = total = i = 0  # the current chunk is pieces[start:i], estimated at ``total``
+        while i < len(pieces):
+            if total + lengths[i] > self.size and i > start:
                 end = self._emit(pieces, start, i, chunks)
-                if end < i:  # the true length disagreed with the sum: resume after what was emitted
-                    return chunks + self._merge(pieces[end:], lengths[end:])
-                start, total = self._overlap_start(lengths, start, i, length)
-            total += length
-        if start < len(pieces):
-            end = self._emit(pieces, start, len(pieces), chunks)
-            if end < len(pieces):
-                return chunks + self._merge(pieces[end:], lengths[end:])
+                if end < i:  # the measured chunk was shorter than planned: go on right after it
+                    start = i = end
+                    total = 0
+                    continue
+                start, total = self._overlap_start(lengths, start, i, lengths[i])
+            total += lengths[i]
+            i += 1
+        while start < len(pieces):
+            start = self._emit(pieces, start, len(pieces), chunks)
         return chunks
 
     def _emit(self, pieces: list[str], start: int, end: int, chunks: list[str]) -> int:
@@ -100,10 +101,13 @@ class RecursiveSplitter:
         """
         while True:
             chunk = "".join(pieces[start:end])
-            if end - start == 1 or self._exact(pieces, start, end) or self.length_function(chunk.strip()) <= self.size:
-                chunks.append(chunk)
-                return end
+            if end - start == 1 or self._exact(pieces, start, end):
+                break
+            if self.length_function(chunk.strip()) <= self.size:
+                break
             end -= 1
+        chunks.append(chunk)
+        return end
 
     def _exact(self, pieces: list[str], start: int, end: int) -> bool:
         return self._additive or all(p[-1:].isspace() for p in pieces[start : end - 1])

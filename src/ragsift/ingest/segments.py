@@ -9,7 +9,9 @@ from ragsift.ingest.recursive import RecursiveSplitter
 __all__ = ["segment_text", "segment_section"]
 
 
-def segment_text(text: str, splitter: RecursiveSplitter, mode: ChunkMode, heading_prefix: bool) -> list[MarkdownChunk]:
+def segment_text(
+    text: str, splitter: RecursiveSplitter, mode: ChunkMode, heading_prefix: bool
+) -> list[MarkdownChunk]:
     """Segments of a whole document; a blank text gives one empty segment so the doc stays indexed."""
     if mode is ChunkMode.MARKDOWN:
         found = markdown_chunks(text, splitter, heading_prefix)
@@ -18,7 +20,9 @@ def segment_text(text: str, splitter: RecursiveSplitter, mode: ChunkMode, headin
     return found or [MarkdownChunk((), "", "")]
 
 
-def segment_section(parent: MarkdownChunk, splitter: RecursiveSplitter, mode: ChunkMode, heading_prefix: bool) -> list[MarkdownChunk]:
+def segment_section(
+    parent: MarkdownChunk, splitter: RecursiveSplitter, mode: ChunkMode, heading_prefix: bool
+) -> list[MarkdownChunk]:
     """Segments of one parent segment's body, keeping its heading path (Markdown mode)."""
     if mode is ChunkMode.MARKDOWN:
         found = split_section(parent.headings, parent.body, splitter, heading_prefix)
