@@ -13,6 +13,14 @@ __all__ = [
     "MissingDependencyError",
     "ModelNotFoundError",
     "CollectionError",
+    "PassageTooLongError",
+    "RemoteError",
+    "RemoteTimeoutError",
+    "RateLimitedError",
+    "RemoteServerError",
+    "RemoteClientError",
+    "AuthenticationError",
+    "MalformedResponseError",
 ]
 
 
@@ -46,3 +54,46 @@ class ModelNotFoundError(RagsiftError, OSError):
 
 class CollectionError(RagsiftError):
     """A collection directory is missing, unreadable, or of an unsupported version."""
+
+
+class PassageTooLongError(BadInputError):
+    """A (query, passage) pair exceeds the model's limit and truncation is ``NONE``."""
+
+    def __init__(self, message: str, *, index: int, tokens: int, limit: int):
+        self.index = index
+        self.tokens = tokens
+        self.limit = limit
+        super().__init__(message)
+
+
+class RemoteError(RagsiftError):
+    """A remote service (hosted reranker, LLM endpoint) failed. ``status`` is the HTTP status if any."""
+
+    def __init__(self, message: str, *, status: int | None = None, provider: str | None = None):
+        self.status = status
+        self.provider = provider
+        super().__init__(message)
+
+
+class RemoteTimeoutError(RemoteError):
+    """The remote service did not answer within the configured timeout."""
+
+
+class RateLimitedError(RemoteError):
+    """HTTP 429 after all retries."""
+
+
+class RemoteServerError(RemoteError):
+    """HTTP 5xx after all retries, or the connection failed."""
+
+
+class RemoteClientError(RemoteError):
+    """HTTP 4xx other than 429: the request was rejected (bad input, model name, quota)."""
+
+
+class AuthenticationError(RemoteClientError):
+    """HTTP 401/403: the API key is missing or wrong."""
+
+
+class MalformedResponseError(RemoteError):
+    """The remote answered 2xx with a body that does not follow its documented contract."""

@@ -4,17 +4,19 @@ Layout (no pickle anywhere; arrays are ``.npy``, records are JSON Lines)::
 
     DIR/manifest.json          versioned manifest; names the live generation
     DIR/gen-000007/            one immutable generation
-        documents.jsonl        source documents (id, title, text, metadata)
-        chunks.jsonl           indexed units, one per row of the indexes
-        parents.jsonl          parent chunks (parent–child collections only)
+        documents/             source documents (id, title, text, metadata): JSONL segments + live.npy
+        chunks/                indexed units, one live line per row of the indexes
+        parents/               parent chunks (parent–child collections only)
         sparse/                BM25 term-frequency + score arrays, vocabulary
         dense/embeddings.npy   L2-normalized float32 vectors, one per chunk row
 
 Writes are copy-on-write: a change builds a complete new generation in a temporary
 directory, fsyncs it, renames it into place and only then atomically replaces
 ``manifest.json`` (temp file + rename). A crash at any point leaves the previous manifest
-pointing at the previous, untouched generation. The previous generation is kept until the
-next write so readers that opened it keep working; stale temporaries are swept on write.
+pointing at the previous, untouched generation. Record segments that did not change are
+hard-linked from the previous generation (see :mod:`ragsift.index.records`), so a small add
+writes little. The previous generation is kept until the next write so readers that opened
+it keep working; stale temporaries are swept on write.
 """
 
 from __future__ import annotations
@@ -30,15 +32,13 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ragsift.errors import BadInputError, CollectionError, ConfigError
+from ragsift.index.records import RecordLog
 from ragsift.index.sparse import BM25Params, SparseIndex
 from ragsift.index.store import (
     atomic_write_text,
     fsync_dir,
     fsync_tree,
-    read_jsonl,
     remove_tree,
-    write_json,
-    write_jsonl,
     writer_lock,
 )
 from ragsift.ingest import ChunkingConfig, chunk_documents
@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 FORMAT = "ragsift-collection"
 VERSION = 1
 MANIFEST = "manifest.json"
+RECORD_KINDS = ("documents", "chunks", "parents")
 
 
 @dataclass
@@ -106,6 +107,7 @@ class Collection:
         self._embedder = embedder
         self._vectors = None
         self._chunk_ids: dict[str, Chunk] | None = None
+        self._logs = {kind: RecordLog() for kind in RECORD_KINDS}
         self.sparse = SparseIndex(self._make_analyzer(), BM25Params(config.k1, config.b))
 
     # ------------------------------------------------------------------ open / create
@@ -156,15 +158,14 @@ class Collection:
         self.generation = manifest["generation"]
         self.created = manifest.get("created", self.created)
         self.chunk_size_note = manifest.get("chunk_size_note")
+        rows = {}
+        for kind in RECORD_KINDS:
+            self._logs[kind], rows[kind] = RecordLog.load(gen_dir / kind, manifest["records"][kind])
         self.documents = {
-            d["id"]: Document(d["id"], d["text"], d.get("title", ""), d.get("metadata", {}))
-            for d in read_jsonl(gen_dir / "documents.jsonl")
+            d["id"]: Document(d["id"], d["text"], d.get("title", ""), d.get("metadata", {})) for d in rows["documents"]
         }
-        self.chunks = [Chunk.from_dict(c) for c in read_jsonl(gen_dir / "chunks.jsonl")]
-        parents_file = gen_dir / "parents.jsonl"
-        self.parents = {}
-        if parents_file.exists():
-            self.parents = {c["id"]: Chunk.from_dict(c) for c in read_jsonl(parents_file)}
+        self.chunks = [Chunk.from_dict(c) for c in rows["chunks"]]
+        self.parents = {c["id"]: Chunk.from_dict(c) for c in rows["parents"]}
         self.sparse = SparseIndex.load(gen_dir / "sparse", self._make_analyzer())
         emb_file = gen_dir / "dense" / "embeddings.npy"
         self.embeddings = np.load(emb_file, mmap_mode="r", allow_pickle=False) if emb_file.exists() else None
@@ -263,6 +264,9 @@ class Collection:
         self._chunk_ids = None
         self.parents.update({p.id: p for p in corpus.parents})
         self.documents.update({d.id: d for d in docs})
+        self._logs["documents"].append(d.to_dict() for d in docs)
+        self._logs["chunks"].append(c.to_dict() for c in corpus.chunks)
+        self._logs["parents"].append(p.to_dict() for p in corpus.parents)
         self._commit()
         return {"added": len(docs) - len(replaced_ids), "replaced": len(replaced_ids), "chunks": len(corpus.chunks)}
 
@@ -295,6 +299,9 @@ class Collection:
         if self.embeddings is not None:
             self.embeddings = np.asarray(self.embeddings)[keep]
             self._vectors = None
+        self._logs["chunks"].remove(c.id for c, k in zip(self.chunks, keep) if not k)
+        self._logs["parents"].remove(pid for pid, p in self.parents.items() if p.doc_id in ids)
+        self._logs["documents"].remove(ids)
         self.chunks = [c for c, k in zip(self.chunks, keep) if k]
         self._chunk_ids = None
         self.parents = {pid: p for pid, p in self.parents.items() if p.doc_id not in ids}
@@ -317,10 +324,18 @@ class Collection:
         tmp = self.path / f".{name}.tmp-{os.getpid()}"
         remove_tree(tmp)
         tmp.mkdir()
-        write_jsonl(tmp / "documents.jsonl", (d.to_dict() for d in self.documents.values()))
-        write_jsonl(tmp / "chunks.jsonl", (c.to_dict() for c in self.chunks))
-        if self.parents:
-            write_jsonl(tmp / "parents.jsonl", (p.to_dict() for p in self.parents.values()))
+        previous_dir = self.path / f"gen-{self.generation:06d}" if self.generation else None
+        live_rows = {
+            "documents": lambda: (d.to_dict() for d in self.documents.values()),
+            "chunks": lambda: (c.to_dict() for c in self.chunks),
+            "parents": lambda: (p.to_dict() for p in self.parents.values()),
+        }
+        records = {
+            kind: self._logs[kind].write(
+                previous_dir / kind if previous_dir else None, tmp / kind, live_rows[kind](), f"seg-{generation:06d}.jsonl"
+            )
+            for kind in RECORD_KINDS
+        }
         self.sparse.save(tmp / "sparse")
         if self.embeddings is not None:
             (tmp / "dense").mkdir()
@@ -332,7 +347,8 @@ class Collection:
         fsync_dir(self.path)
         previous = self.generation
         self.generation = generation
-        atomic_write_text(self.path / MANIFEST, json.dumps(self._manifest(name), indent=2, ensure_ascii=False))
+        manifest = {**self._manifest(name), "records": records}
+        atomic_write_text(self.path / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
         self._remove_old_generations(keep={generation, previous})
 
     def _manifest(self, data_dir: str) -> dict[str, Any]:

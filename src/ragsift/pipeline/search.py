@@ -1,13 +1,13 @@
-"""First-stage search over a collection: BM25, dense, or both fused; parents expanded.
+"""Search over a collection: BM25, dense, or both fused; parents expanded; optionally reranked.
 
-``retrieve (per retriever, own depth) → fuse → expand parents → top k``, with per-stage
-timings in milliseconds on every result.
+``retrieve (per retriever, own depth) → fuse → expand parents → top k [→ rerank → top n]``,
+with per-stage timings in milliseconds on every result.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Mapping, Sequence
 
@@ -17,6 +17,7 @@ from ragsift._enums import parse_enum
 from ragsift.errors import ConfigError
 from ragsift.fusion import FusionMethod, fuse
 from ragsift.index.collection import Collection
+from ragsift.pipeline.rerank import RerankOptions, rerank_hits
 from ragsift.types import Hit
 
 __all__ = ["Mode", "SearchOptions", "SearchResult", "Searcher"]
@@ -75,18 +76,36 @@ class SearchResult:
 
 
 class Searcher:
-    """Runs first-stage searches against one :class:`Collection`."""
+    """Runs searches against one :class:`Collection`, with an optional reranker for the second stage."""
 
-    def __init__(self, collection: Collection):
+    def __init__(self, collection: Collection, reranker=None):
         self.collection = collection
+        self.reranker = reranker
 
-    def search(self, query: str, options: SearchOptions | None = None, **kwargs) -> SearchResult:
-        """Search one query. ``kwargs`` build :class:`SearchOptions` when ``options`` is None."""
-        return self.search_many([query], options, **kwargs)[0]
+    def search(
+        self, query: str, options: SearchOptions | None = None, *, rerank: RerankOptions | None = None, **kwargs
+    ) -> SearchResult:
+        """Search one query. ``kwargs`` build :class:`SearchOptions` when ``options`` is None.
 
-    def search_many(self, queries: Sequence[str], options: SearchOptions | None = None, **kwargs) -> list[SearchResult]:
+        With ``rerank``, the first stage returns ``rerank.candidates`` hits (overriding ``k``)
+        and the reranker keeps ``rerank.top_n`` of them.
+        """
+        return self.search_many([query], options, rerank=rerank, **kwargs)[0]
+
+    def search_many(
+        self,
+        queries: Sequence[str],
+        options: SearchOptions | None = None,
+        *,
+        rerank: RerankOptions | None = None,
+        **kwargs,
+    ) -> list[SearchResult]:
         """Search several queries; dense query embeddings are computed in one batch."""
         opts = options or SearchOptions(**kwargs)
+        if rerank is not None:
+            if self.reranker is None:
+                raise ConfigError("rerank options were given but this Searcher has no reranker")
+            opts = replace(opts, k=rerank.candidates)
         for q in queries:
             if not isinstance(q, str) or not q.strip():
                 raise ConfigError(f"query={q!r} must be a non-empty string")
@@ -101,7 +120,13 @@ class Searcher:
             self._bm25(queries, opts, per_query_runs, timings)
         if "dense" in opts.retrievers():
             self._dense(queries, opts, per_query_runs, timings)
-        return [self._finish(runs, opts, t) for runs, t in zip(per_query_runs, timings)]
+        results = [self._finish(runs, opts, t) for runs, t in zip(per_query_runs, timings)]
+        if rerank is not None:
+            for query, result in zip(queries, results):
+                result.hits, ms = rerank_hits(self.reranker, query, result.hits, rerank)
+                result.timings_ms["rerank"] = ms
+                result.timings_ms["total"] += ms
+        return results
 
     # ------------------------------------------------------------------ retrievers
     def _bm25(self, queries, opts, runs, timings) -> None:

@@ -1,0 +1,127 @@
+"""One reranker interface and one result type.
+
+Every reranker implements :meth:`Reranker.score` — raw and normalized scores for each document,
+in input order — and inherits :meth:`Reranker.rerank`, which validates input, sorts, applies an
+optional threshold and cuts to ``top_n``.
+
+Normalized score (``relevance``, always in [0, 1], higher is better):
+
+- logit-producing models (cross-encoders, NIM ``logit``): ``sigmoid(logit)``;
+- vendor scores that are already probabilities in [0, 1] (Cohere/Jina ``relevance_score``,
+  TEI ``score``, Vertex ``score``, Bedrock ``relevanceScore``): the score itself, clipped;
+- LLM pointwise grades on 0–10: ``grade / 10``; listwise LLM permutations: ``1 - rank / n``.
+
+``score`` keeps the raw value exactly as the model or vendor returned it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Sequence
+
+from ragsift.errors import BadInputError, ConfigError
+
+__all__ = ["RerankResult", "Scores", "Reranker", "sigmoid", "validate_request"]
+
+
+@dataclass(frozen=True)
+class RerankResult:
+    """One reranked document: its ``index`` in the input list, raw ``score``, normalized ``relevance``."""
+
+    index: int
+    score: float
+    relevance: float
+    document: str | None = None
+
+    def to_dict(self) -> dict:
+        d = {"index": self.index, "score": self.score, "relevance": self.relevance}
+        if self.document is not None:
+            d["document"] = self.document
+        return d
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Per-document scores in input order: ``raw`` as returned, ``relevance`` normalized to [0, 1]."""
+
+    raw: list[float]
+    relevance: list[float]
+
+
+def sigmoid(x: float) -> float:
+    """Numerically stable logistic function."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1.0 + z)
+
+
+def validate_request(query: object, documents: object, top_n: object = None, threshold: object = None) -> None:
+    """Raise BadInputError/ConfigError for a malformed rerank request (shared by every reranker)."""
+    if not isinstance(query, str) or not query.strip():
+        raise BadInputError(f"query={query!r} must be a non-empty string")
+    if isinstance(documents, (str, bytes)) or not isinstance(documents, Sequence):
+        raise BadInputError(f"documents must be a list of strings, got {type(documents).__name__}")
+    for i, d in enumerate(documents):
+        if not isinstance(d, str):
+            raise BadInputError(f"documents[{i}] is a {type(d).__name__}; every document must be a string")
+    if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1):
+        raise ConfigError(f"top_n={top_n!r} must be a positive integer or None (all documents)")
+    if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0):
+        raise ConfigError(f"threshold={threshold!r} must be a number in [0, 1] (it applies to the normalized score)")
+
+
+class Reranker(ABC):
+    """Base class of every reranker. Subclasses implement :meth:`score` (and may override :meth:`warm_up`)."""
+
+    #: Short identifier used in logs, cache keys and reports (e.g. the model name).
+    name: str = "reranker"
+
+    def warm_up(self) -> None:
+        """Load models or open connections before the first request (idempotent)."""
+
+    @abstractmethod
+    def score(self, query: str, documents: Sequence[str]) -> Scores:
+        """Scores for every document, in input order. ``documents`` is already validated and non-empty."""
+
+    def rerank(
+        self,
+        query: str,
+        documents: Sequence[str],
+        top_n: int | None = None,
+        *,
+        threshold: float | None = None,
+        return_documents: bool = False,
+    ) -> list[RerankResult]:
+        """Rank ``documents`` for ``query``: best first, at most ``top_n``, relevance ≥ ``threshold``."""
+        validate_request(query, documents, top_n, threshold)
+        if not documents:
+            return []
+        scores = self.score(query, list(documents))
+        return rank(scores, documents if return_documents else None, top_n, threshold)
+
+    async def arerank(self, query: str, documents: Sequence[str], top_n: int | None = None, **kwargs) -> list[RerankResult]:
+        """Async :meth:`rerank`; the default runs the synchronous call in a worker thread."""
+        return await asyncio.to_thread(self.rerank, query, documents, top_n, **kwargs)
+
+
+def rank(
+    scores: Scores, documents: Sequence[str] | None, top_n: int | None, threshold: float | None
+) -> list[RerankResult]:
+    """Sort by raw score (ties: input order), filter by normalized threshold, cut to ``top_n``."""
+    n = len(scores.raw)
+    if len(scores.relevance) != n or (documents is not None and len(documents) != n):
+        raise ConfigError(f"reranker returned {n} raw and {len(scores.relevance)} normalized scores")
+    order = sorted(range(n), key=lambda i: (-scores.raw[i], i))
+    out = []
+    for i in order:
+        rel = scores.relevance[i]
+        if threshold is not None and rel < threshold:
+            continue
+        out.append(RerankResult(i, float(scores.raw[i]), float(rel), documents[i] if documents is not None else None))
+        if top_n is not None and len(out) == top_n:
+            break
+    return out
