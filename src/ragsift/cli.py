@@ -176,8 +176,30 @@ def _add_search(sub) -> None:
     p.add_argument("--bm25-depth", type=int, help="BM25 candidates before fusion (default: max(k,100))")
     p.add_argument("--dense-depth", type=int, help="dense candidates before fusion (default: max(k,100))")
     p.add_argument("--no-parents", action="store_true", help="return child chunks instead of their parents")
+    _add_rerank_options(p)
     p.add_argument("--json", action="store_true", help="print a JSON list of {id, score, title, text, source_scores}")
     p.set_defaults(func=cmd_search)
+
+
+def _add_rerank_options(p) -> None:
+    g = p.add_argument_group(
+        "reranking",
+        "retrieve --candidates hits, rerank them, keep --top-n. The cross-encoder is, in order: "
+        "--reranker-model, $RERANKER_MODEL, the last model trained by ragsift, the hub default "
+        "(cross-encoder/ms-marco-MiniLM-L-6-v2). Other types and options come from RERANKER_* "
+        "variables (see ragsift.rerank.registry).",
+    )
+    g.add_argument("--rerank", action="store_true", help="rerank the first-stage hits")
+    g.add_argument(
+        "--reranker-type",
+        choices=["cross-encoder", "llm", "nim", "cohere", "jina", "tei", "vertex", "bedrock", "none"],
+        help="reranker kind (default: $RERANKER_TYPE or cross-encoder)",
+    )
+    g.add_argument("--reranker-model", metavar="NAME_OR_PATH", help="reranker model (path, hub name, or vendor model)")
+    g.add_argument("--candidates", type=int, default=45, help="first-stage hits passed to the reranker (default: 45)")
+    g.add_argument("--top-n", type=int, default=5, help="hits kept after reranking (default: 5)")
+    g.add_argument("--threshold", type=float, help="drop reranked hits whose normalized score is below this (0-1)")
+    g.add_argument("--interpolate", type=float, metavar="W", help="final = W·reranker + (1−W)·first stage (0-1)")
 
 
 def cmd_search(args) -> int:
@@ -195,7 +217,13 @@ def cmd_search(args) -> int:
         dense_depth=args.dense_depth,
         parents=not args.no_parents,
     )
-    result = Searcher(Collection.open(args.collection)).search(args.query, opts)
+    rerank, reranker = None, None
+    if args.rerank:
+        from ragsift.pipeline.rerank import RerankOptions
+
+        rerank = RerankOptions(args.candidates, args.top_n, args.threshold, args.interpolate)
+        reranker = _reranker_from_args(args)
+    result = Searcher(Collection.open(args.collection), reranker).search(args.query, opts, rerank=rerank)
     if args.json:
         rows = [
             {k: h.to_dict()[k] for k in ("id", "doc_id", "score", "title", "text", "source_scores")}
@@ -208,6 +236,23 @@ def cmd_search(args) -> int:
 
     print_hits(args.query, result, opts)
     return 0
+
+
+def _reranker_from_args(args):
+    """Build and warm up the reranker the search options name."""
+    import os
+
+    from ragsift.rerank.registry import get_reranker
+    from ragsift.rerank.resolve import resolve_reranker_model
+
+    kind = args.reranker_type or os.environ.get("RERANKER_TYPE") or "cross-encoder"
+    model = args.reranker_model
+    if kind == "cross-encoder":
+        model, source = resolve_reranker_model(model)
+        logging.getLogger("ragsift.cli").info("reranker: %s (%s)", model, source)
+    reranker = get_reranker(kind, model)
+    reranker.warm_up()
+    return reranker
 
 
 def _parse_weights(value: str | None) -> dict[str, float] | None:
@@ -242,6 +287,13 @@ def _add_eval(sub) -> None:
     p.add_argument("--chunking", choices=["none", "recursive", "markdown"], default="none", help="chunk documents (default: none, the BEIR protocol)")
     p.add_argument("--metrics", help="comma-separated metrics, e.g. ndcg@10,mrr@10,recall@100 (default: the standard set)")
     p.add_argument("--max-queries", type=int, help="evaluate only the first N queries (smoke runs)")
+    p.add_argument(
+        "--rerankers",
+        default="none",
+        help="comma-separated rerankers, one run per retriever × reranker: none (first stage only), a cross-encoder "
+        "path or hub name, or TYPE=MODEL (e.g. llm=gpt-4o-mini); default: none",
+    )
+    p.add_argument("--candidates", type=int, default=45, help="first-stage hits each reranker reorders (default: 45)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_eval)
 
@@ -261,12 +313,19 @@ def cmd_eval(args) -> int:
         embed_model=args.embed_model,
         chunking=ChunkingConfig(mode=args.chunking),
         max_queries=args.max_queries,
+        rerankers=_split_rerankers(args.rerankers),
+        candidates=args.candidates,
         show_progress=not args.quiet,
     )
     results = run_eval(cfg)
     print(render_markdown(results))
     print(f"wrote {Path(args.out) / 'results.json'} and {Path(args.out) / 'results.md'}")
     return 0
+
+
+def _split_rerankers(value: str) -> list[str]:
+    specs = [s.strip() for s in value.split(",") if s.strip()]
+    return specs if "none" in specs else ["none", *specs]  # a baseline always runs
 
 
 # ---------------------------------------------------------------------- info
@@ -294,13 +353,14 @@ def _add_quickstart(sub) -> None:
     )
     p.add_argument("--workdir", metavar="DIR", help="where to build the demo collection (default: a temporary directory)")
     p.add_argument("-k", type=int, default=3, help="results per mode (default: 3)")
+    p.add_argument("--reranker-model", metavar="NAME_OR_PATH", help="cross-encoder for the fourth column")
     p.set_defaults(func=cmd_quickstart)
 
 
 def cmd_quickstart(args) -> int:
     from ragsift.quickstart import run_quickstart
 
-    run_quickstart(workdir=args.workdir, k=args.k)
+    run_quickstart(workdir=args.workdir, k=args.k, reranker_model=args.reranker_model)
     return 0
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
-__all__ = ["Document", "Chunk", "Hit", "Run", "Qrels", "hits_to_run"]
+__all__ = ["Document", "Chunk", "Hit", "Run", "Qrels"]
 
 # TREC dicts at the evaluation boundary: {query_id: {doc_id: score}}.
 Run = dict[str, dict[str, float]]
@@ -97,21 +97,3 @@ class Hit:
             "metadata": dict(self.metadata),
         }
 
-
-def hits_to_run(results: Mapping[str, Sequence[Hit]], *, by: str = "doc") -> Run:
-    """Convert per-query hits to a TREC run dict.
-
-    ``by="doc"`` aggregates chunk hits to their document by best chunk score (the BEIR
-    convention for chunked corpora); ``by="id"`` keeps the returned unit ids.
-    """
-    if by not in ("doc", "id"):
-        raise ValueError(f"by must be 'doc' or 'id', got {by!r}")
-    run: Run = {}
-    for qid, hits in results.items():
-        scores: dict[str, float] = {}
-        for h in hits:
-            key = h.doc_id if by == "doc" else h.id
-            if key not in scores or h.score > scores[key]:
-                scores[key] = float(h.score)
-        run[qid] = scores
-    return run

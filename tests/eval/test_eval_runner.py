@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from ragsift.errors import BadInputError, ConfigError
-from ragsift.eval.runner import EvalConfig, run_eval
+from ragsift.eval.runner import EvalConfig, ranked_run, run_eval
 from ragsift.ingest import ChunkingConfig
-from ragsift.types import Hit, hits_to_run
+from ragsift.types import Hit
 
 FILLER = "Unrelated filler sentence about weather and sports. " * 12
 
@@ -31,10 +31,11 @@ def make_beir(root: Path) -> Path:
     return root
 
 
-def test_hits_to_run_keeps_best_chunk_per_document():
-    hits = [Hit("a#1", "a", 0.9), Hit("b#0", "b", 0.8), Hit("a#0", "a", 0.5)]
-    assert hits_to_run({"q": hits}) == {"q": {"a": 0.9, "b": 0.8}}
-    assert hits_to_run({"q": hits}, by="id") == {"q": {"a#1": 0.9, "b#0": 0.8, "a#0": 0.5}}
+def test_ranked_run_keeps_each_document_at_its_best_chunk():
+    hits = [Hit("a#1", "a", 0.9), Hit("b#0", "b", 0.8), Hit("a#0", "a", 0.5), Hit("c#0", "c", 0.1)]
+    run = ranked_run({"q": hits})["q"]
+    assert list(run) == ["a", "b", "c"]
+    assert run["a"] > run["b"] > run["c"]
 
 
 def test_chunked_bm25_eval_aggregates_to_documents(tmp_path):

@@ -1,4 +1,11 @@
-"""Evaluate first-stage retrievers on a BEIR dataset and write ``results.json`` / ``results.md``."""
+"""Evaluate retrievers × rerankers on a BEIR dataset and write ``results.json`` / ``results.md``.
+
+Each retriever's first stage runs once; every reranker then reorders its top ``candidates``
+hits ("rerank the head": ranks beyond the candidates keep their first-stage order behind the
+reranked head, so metrics at larger k stay comparable). Each reranked run carries its
+first-stage ``baseline`` metrics and the ``delta``. Rerank scores are cached in memory, so
+retrievers whose candidates overlap share them.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +23,9 @@ from ragsift.eval.metrics import evaluate
 from ragsift.eval.report import write_results
 from ragsift.index.collection import Collection, CollectionConfig
 from ragsift.ingest import ChunkingConfig, ChunkMode, load_beir
+from ragsift.pipeline.rerank import RerankOptions, rerank_hits
 from ragsift.pipeline.search import SearchOptions, Searcher
-from ragsift.types import hits_to_run
+from ragsift.types import Hit, Run
 
 __all__ = ["RETRIEVERS", "EvalConfig", "run_eval", "retriever_options"]
 
@@ -48,12 +56,39 @@ class EvalConfig:
     analyzer: str = "en"
     depth: int = 100
     max_queries: int | None = None
+    rerankers: Sequence[str] = ("none",)
+    candidates: int = 45
     show_progress: bool = True
 
     def __post_init__(self) -> None:
         unknown = [r for r in self.retrievers if r not in RETRIEVERS]
         if unknown or not self.retrievers:
             raise ConfigError(f"retrievers={list(self.retrievers)!r}: choose from {', '.join(RETRIEVERS)}")
+        if not self.rerankers:
+            raise ConfigError("rerankers must name at least one entry ('none' = first stage only)")
+        RerankOptions(candidates=self.candidates)  # validates
+
+
+def parse_reranker_spec(spec: str) -> tuple[str, str | None]:
+    """``"none"`` → ('none', None); ``"TYPE=MODEL"`` → (TYPE, MODEL); ``"MODEL"`` → ('cross-encoder', MODEL)."""
+    spec = spec.strip()
+    if spec == "none":
+        return "none", None
+    kind, sep, model = spec.partition("=")
+    if sep:
+        return kind.strip(), model.strip() or None
+    return "cross-encoder", spec
+
+
+def build_reranker(spec: str):
+    """Build and warm up the reranker an eval spec names, with an in-memory score cache."""
+    from ragsift.rerank.cache import CachedReranker, MemoryCache
+    from ragsift.rerank.registry import get_reranker
+
+    kind, model = parse_reranker_spec(spec)
+    reranker = get_reranker(kind, model, cache="off", fallback="off")
+    reranker.warm_up()
+    return CachedReranker(reranker, MemoryCache()) if getattr(reranker, "cacheable", True) else reranker
 
 
 def retriever_options(name: str, k: int) -> SearchOptions:
@@ -70,10 +105,22 @@ def run_eval(cfg: EvalConfig) -> dict:
     needs_dense = any(retriever_options(r, 1).mode.value != "bm25" for r in cfg.retrievers)
     collection = _collection(cfg, data.corpus, needs_dense)
     searcher = Searcher(collection)
+    qrels = {q: data.qrels[q] for q in qids}
+    rerankers = {spec: build_reranker(spec) for spec in cfg.rerankers if spec.strip() != "none"}
     runs = []
     for name in cfg.retrievers:
-        runs.append(_evaluate_retriever(name, searcher, data, qids, cfg))
-        log.info("%s: %s", name, runs[-1]["metrics"])
+        hits, latencies, params = _first_stage(name, searcher, data, qids, cfg)
+        base = _record(name, "none", hits, latencies, qrels, cfg, params)
+        runs.append(base)
+        log.info("%s: %s", name, base["metrics"])
+        for spec, reranker in rerankers.items():
+            reranked, rerank_ms = _rerank(reranker, spec, name, hits, data, cfg)
+            total = [a + b for a, b in zip(latencies, rerank_ms)]
+            record = _record(name, spec, reranked, total, qrels, cfg, {**params, "candidates": cfg.candidates})
+            record["stage_latency_ms"] = {"first_stage": percentiles(latencies), "rerank": percentiles(rerank_ms)}
+            record["baseline"] = base["metrics"]
+            record["delta"] = {m: record["metrics"][m] - base["metrics"][m] for m in record["metrics"]}
+            runs.append(record)
     results = {
         "dataset": data.name,
         "split": cfg.split,
@@ -88,6 +135,8 @@ def run_eval(cfg: EvalConfig) -> dict:
             "embed_model": collection.config.embed_model if collection.config.dense else None,
             "chunking": collection.config.chunking.to_dict(),
             "depth": cfg.depth,
+            "candidates": cfg.candidates,
+            "rerankers": list(cfg.rerankers),
         },
     }
     anchors = anchors_for(data.name)
@@ -117,30 +166,61 @@ def _collection(cfg: EvalConfig, corpus, needs_dense: bool) -> Collection:
     return coll
 
 
-def _evaluate_retriever(name: str, searcher: Searcher, data, qids: list[str], cfg: EvalConfig) -> dict:
+def _first_stage(name: str, searcher: Searcher, data, qids: list[str], cfg: EvalConfig):
+    """Run one retriever over every query, timing each query end to end."""
     max_k = max(cfg.depth, *(int(m.split("@")[1]) for m in cfg.metrics))
     chunked = len(searcher.collection.chunks) > len(searcher.collection.documents)
     # Chunk hits are aggregated to documents by best chunk: fetch extra units when chunked.
     opts = retriever_options(name, max_k * 3 if chunked else max_k)
     opts.bm25_depth = opts.dense_depth = opts.k
-    per_query = {}
+    hits: dict[str, list[Hit]] = {}
     latencies = []
-    iterator = qids
-    if cfg.show_progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(qids, desc=f"eval {name}", unit="q")
-    for qid in iterator:
+    for qid in _progress(qids, f"eval {name}", cfg.show_progress):
         start = time.perf_counter()
-        result = searcher.search(data.queries[qid], opts)
+        hits[qid] = searcher.search(data.queries[qid], opts).hits
         latencies.append((time.perf_counter() - start) * 1000.0)
-        per_query[qid] = result.hits
-    run = hits_to_run(per_query, by="doc")
-    qrels = {q: data.qrels[q] for q in qids}
+    params = {k: (v.value if hasattr(v, "value") else v) for k, v in vars(opts).items()}
+    return hits, latencies, params
+
+
+def _rerank(reranker, spec: str, name: str, hits: dict[str, list[Hit]], data, cfg: EvalConfig):
+    """Rerank each query's head of ``cfg.candidates`` hits; the tail keeps its first-stage order."""
+    opts = RerankOptions(candidates=cfg.candidates, top_n=cfg.candidates)
+    reranked: dict[str, list[Hit]] = {}
+    ms = []
+    for qid in _progress(list(hits), f"rerank {name} × {spec}", cfg.show_progress):
+        head, tail = hits[qid][: cfg.candidates], hits[qid][cfg.candidates :]
+        new_head, spent = rerank_hits(reranker, data.queries[qid], head, opts)
+        reranked[qid] = new_head + tail
+        ms.append(spent)
+    return reranked, ms
+
+
+def ranked_run(results: dict[str, list[Hit]]) -> Run:
+    """TREC run from ranked hits: each document at its best (first) position, scores by rank."""
+    run: Run = {}
+    for qid, hits in results.items():
+        scores: dict[str, float] = {}
+        for hit in hits:
+            if hit.doc_id not in scores:
+                scores[hit.doc_id] = float(len(hits) - len(scores))
+        run[qid] = scores
+    return run
+
+
+def _record(name, reranker, hits, latencies, qrels, cfg: EvalConfig, params) -> dict:
     return {
         "retriever": name,
-        "reranker": "none",
-        "metrics": evaluate(qrels, run, list(cfg.metrics)),
+        "reranker": reranker,
+        "metrics": evaluate(qrels, ranked_run(hits), list(cfg.metrics)),
         "latency_ms": percentiles(latencies),
-        "params": {k: (v.value if hasattr(v, "value") else v) for k, v in vars(opts).items()},
+        "params": params,
     }
+
+
+def _progress(items, desc: str, show: bool):
+    if not show:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit="q")

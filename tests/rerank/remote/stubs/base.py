@@ -126,6 +126,8 @@ class _Fault:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    wbufsize = -1  # buffer headers + body into one write: no Nagle/delayed-ACK stalls on keep-alive
     server: "_Server"
 
     def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
@@ -152,6 +154,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(reply.body)))
             self.end_headers()
             self.wfile.write(reply.body)
+            self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout test)
 
