@@ -23,7 +23,7 @@ from ragsift.errors import (
 
 def test_timeout_raises_remote_timeout_error(vendor):
     vendor.server.stall(2.0, times=2)
-    client = vendor.make(timeout=0.25, max_retries=1)
+    client = vendor.make(timeout=0.2, max_retries=1)
     start = time.monotonic()
     with pytest.raises(RemoteTimeoutError) as info:
         client.rerank(QUERY, DOCS)
@@ -35,18 +35,18 @@ def test_timeout_raises_remote_timeout_error(vendor):
 
 def test_timeout_then_success_is_retried(vendor):
     vendor.server.stall(2.0, times=1)
-    results = vendor.make(timeout=0.25, max_retries=1).rerank(QUERY, DOCS)
+    results = vendor.make(timeout=0.5, max_retries=1).rerank(QUERY, DOCS)
     assert [r.index for r in results] == EXPECTED_ORDER
 
 
 def test_429_then_success_honours_retry_after(vendor):
-    vendor.server.fail(429, times=2, retry_after="0.15")
+    vendor.server.fail(429, times=2, retry_after="0.1")
     start = time.monotonic()
     results = vendor.make(max_retries=3).rerank(QUERY, DOCS)
     elapsed = time.monotonic() - start
     assert [r.index for r in results] == EXPECTED_ORDER
     assert len(vendor.server.requests) == 3
-    assert elapsed >= 0.25  # two waits of 0.15 s; the backoff alone would be ~0.005 s
+    assert elapsed >= 0.19  # two waits of 0.1 s; the backoff alone would be ~0.005 s
     assert elapsed < 3.0
 
 
@@ -90,7 +90,7 @@ def test_api_key_never_appears_in_errors_or_logs(leaky_vendor, caplog):
         leaky_vendor.make(key=WRONG_KEY, max_retries=1).rerank(QUERY, DOCS)
     text = f"{info.value} {info.value!r} {info.value.args}"
     assert WRONG_KEY not in text
-    assert "***" in text or leaky_vendor.name == "tei"  # the stub echoed it; we redacted it
+    assert "***" in text  # the stub echoed it; we redacted it
     assert WRONG_KEY not in caplog.text and API_KEY not in caplog.text
     assert "retry 1/1" in caplog.text
 
@@ -118,14 +118,12 @@ def test_malformed_body_raises_malformed_response_error(vendor, kind):
 
 
 def test_connection_refused_raises_server_error(vendor):
-    url = vendor.server.url
-    vendor.server.stop()
     client = vendor.make(max_retries=1)
+    vendor.server.stop()  # nothing listens on the port any more
     with pytest.raises(RemoteServerError) as info:
         client.rerank(QUERY, DOCS)
     assert info.value.status is None
-    assert "connect" in str(info.value)
-    assert url.rsplit(":", 1)[0]  # (the stub is gone; nothing answered)
+    assert "failed to connect" in str(info.value)
 
 
 def test_async_rerank_matches_sync(vendor):

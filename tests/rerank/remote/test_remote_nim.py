@@ -20,7 +20,7 @@ def nim(serve):
 
 
 def make(server, **kw):
-    return NIMReranker(base_url=server.url, api_key=API_KEY, **{**FAST, **kw})
+    return NIMReranker(**{"base_url": server.url, "api_key": API_KEY, **FAST, **kw})
 
 
 def test_scores_are_logits_and_relevance_is_sigmoid(nim):
@@ -75,7 +75,7 @@ def test_batches_above_the_cap_are_split_and_merged_in_input_order(serve):
     server = serve(NimStub(api_key=API_KEY, max_passages=3))
     docs = DOCS + ["bandwidth tests", "gpu", "nothing relevant", "memory bandwidth gpu"]
     scores = make(server, max_batch=3).score(QUERY, docs)
-    assert [len(b["passages"]) for b in server.bodies()] == [3, 3, 1]
+    assert [len(b["passages"]) for b in server.bodies()] == [3, 3, 2]
     assert scores.raw == [logit(QUERY, d) for d in docs]
     results = make(server, max_batch=3).rerank(QUERY, docs, top_n=2)
     assert [r.index for r in results] == [2, 7]

@@ -20,7 +20,7 @@ def vertex(serve):
 
 
 def make(server, **kw):
-    return VertexReranker(project="my-project", base_url=server.url, access_token=API_KEY, **{**FAST, **kw})
+    return VertexReranker(project="my-project", base_url=server.url, **{"access_token": API_KEY, **FAST, **kw})
 
 
 def test_scores_and_the_omitted_zero_score(vertex):

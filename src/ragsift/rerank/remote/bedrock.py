@@ -138,7 +138,9 @@ class BedrockReranker(Reranker):
                 read_timeout=self.timeout,
                 retries={"mode": "standard", "total_max_attempts": self.max_retries + 1},
             )
-            self._client = boto3.client(
+            # A session of its own: boto3's default session is shared process-wide and not thread-safe.
+            session = boto3.session.Session()
+            self._client = session.client(
                 "bedrock-agent-runtime", region_name=self.region, endpoint_url=self.endpoint_url, config=config
             )
         return self._client
@@ -201,7 +203,7 @@ class BedrockReranker(Reranker):
             error = exc.response.get("Error", {})
             meta = exc.response.get("ResponseMetadata", {})
             code, message = error.get("Code", ""), error.get("Message", "")
-            status = meta.get("HTTPStatusCode") or _STATUS_BY_CODE.get(code)
+            status = meta.get("HTTPStatusCode") or _STATUS_BY_CODE.get(code, 500)
             return remote_error(
                 self.provider, TARGET, status=status, detail=f"{code}: {message}" if message else code,
                 attempts=meta.get("RetryAttempts", 0) + 1, status_errors={424: RemoteServerError}, auth_hint=_AUTH_HINT,

@@ -31,11 +31,13 @@ import json
 import logging
 import math
 import random
+import ssl
 import threading
 import time
 from abc import abstractmethod
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 import httpx
@@ -58,6 +60,7 @@ __all__ = [
     "HttpReranker",
     "RetryPolicy",
     "batches",
+    "check_base_url",
     "check_max_batch",
     "check_seconds",
     "clip01",
@@ -228,7 +231,7 @@ def remote_error(
     return cls(_redact(msg, secrets), status=status, provider=provider)
 
 
-def vendor_message(body: bytes, content_type: str | None = None) -> str | None:
+def vendor_message(body: bytes) -> str | None:
     """The vendor's error message from an error body, whatever its shape; None when empty.
 
     Understands ``{"message"}`` (Cohere, AWS), ``{"error": str, "error_type"}`` (TEI),
@@ -359,10 +362,16 @@ def list_field(payload: object, key: str) -> list:
 AuthHeaders = Callable[[], Mapping[str, str]]
 
 
-def _check_base_url(base_url: object) -> str:
+def check_base_url(base_url: object) -> str:
     if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"base_url={base_url!r} must be an http:// or https:// URL (e.g. 'http://localhost:8000')")
     return base_url.rstrip("/")
+
+
+@lru_cache(maxsize=1)
+def _shared_ssl_context() -> ssl.SSLContext:
+    """httpx's default verifying context, built once: loading the CA bundle costs ~40 ms per client."""
+    return httpx.create_ssl_context()
 
 
 def _make_timeout(timeout: float | httpx.Timeout, connect_timeout: float) -> httpx.Timeout:
@@ -376,8 +385,13 @@ def _make_timeout(timeout: float | httpx.Timeout, connect_timeout: float) -> htt
 class HttpRerankClient:
     """POST JSON to one vendor with timeouts, retries and typed errors.
 
+    Options: ``timeout`` (seconds or an :class:`httpx.Timeout`), ``connect_timeout``,
+    ``max_retries``, ``backoff_base``/``backoff_max``/``retry_after_max`` (see :class:`RetryPolicy`),
+    ``transport``/``async_transport`` (injectable, e.g. :class:`httpx.MockTransport`), ``verify``
+    (TLS verification: True uses one shared default context, or pass an :class:`ssl.SSLContext`).
     ``auth`` returns the credential headers for each attempt (so short-lived tokens can be
     refreshed); their values are redacted from every error message and never logged.
+    ``status_errors`` maps vendor-specific statuses to error classes.
     """
 
     def __init__(
@@ -395,17 +409,19 @@ class HttpRerankClient:
         retry_after_max: float = 60.0,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
+        verify: bool | ssl.SSLContext = True,
         status_errors: Mapping[int, type[RemoteError]] | None = None,
         auth_hint: str | None = None,
     ):
         self.provider = provider
-        self.base_url = _check_base_url(base_url)
+        self.base_url = check_base_url(base_url)
         self.timeout = _make_timeout(timeout, connect_timeout)
         self.retry = RetryPolicy(max_retries, backoff_base, backoff_max, retry_after_max)
         self._auth = auth or (lambda: {})
         self._headers = {"Accept": "application/json", "User-Agent": "ragsift", **(headers or {})}
         self._transport = transport
         self._async_transport = async_transport
+        self._verify = verify
         self._status_errors = dict(status_errors or {})
         self._auth_hint = auth_hint
         self._client: httpx.Client | None = None
@@ -434,17 +450,21 @@ class HttpRerankClient:
                 secrets.append(value.split(" ", 1)[1])
         return {**self._headers, **auth}, secrets
 
+    def _tls(self) -> bool | ssl.SSLContext:
+        return _shared_ssl_context() if self._verify is True else self._verify
+
     def _sync_client(self) -> httpx.Client:
         with self._lock:
             if self._client is None:
-                self._client = httpx.Client(timeout=self.timeout, transport=self._transport)
+                self._client = httpx.Client(timeout=self.timeout, transport=self._transport, verify=self._tls())
             return self._client
 
-    def _async_client(self) -> httpx.AsyncClient:
+    def async_client(self) -> httpx.AsyncClient:
+        """A new :class:`httpx.AsyncClient` with this client's timeout, transport and TLS settings."""
         transport = self._async_transport
         if transport is None and isinstance(self._transport, httpx.AsyncBaseTransport):
             transport = self._transport  # MockTransport serves both sides
-        return httpx.AsyncClient(timeout=self.timeout, transport=transport)
+        return httpx.AsyncClient(timeout=self.timeout, transport=transport, verify=self._tls())
 
     def close(self) -> None:
         """Close the pooled sync connections (the client reopens them on the next call)."""
@@ -474,7 +494,7 @@ class HttpRerankClient:
     def _status_failure(self, target: str, attempt: int, secrets: list[str], response: httpx.Response):
         """(error, retryable, Retry-After seconds) for a non-2xx response."""
         status = response.status_code
-        detail = vendor_message(response.content, response.headers.get("content-type"))
+        detail = vendor_message(response.content)
         err = remote_error(self.provider, target, status=status, detail=detail, **self._common(attempt, secrets))
         return err, is_retryable_status(status), parse_retry_after(response.headers.get("retry-after"))
 
@@ -523,7 +543,7 @@ class HttpRerankClient:
     async def apost_json(self, path: str, body: Mapping[str, Any], *, client: httpx.AsyncClient | None = None) -> Any:
         """Async :meth:`post_json` on ``client`` (or a short-lived :class:`httpx.AsyncClient`)."""
         if client is None:
-            async with self._async_client() as owned:
+            async with self.async_client() as owned:
                 return await self.apost_json(path, body, client=owned)
         url, target = self.url_for(path), self.target(path)
         for attempt in range(self.retry.max_retries + 1):
@@ -613,7 +633,7 @@ class HttpReranker(Reranker):
     async def ascore(self, query: str, documents: Sequence[str]) -> Scores:
         """Async :meth:`score`: batches run concurrently, at most ``max_concurrency`` at a time."""
         gate = asyncio.Semaphore(self.max_concurrency)
-        async with self._http._async_client() as client:
+        async with self._http.async_client() as client:
 
             async def one(offset: int, batch: Sequence[str]) -> tuple[int, list[float]]:
                 path, body = self._request(query, batch)

@@ -1,6 +1,6 @@
 """Jina AI Reranker client.
 
-Contract (https://jina.ai/reranker/ — API reference at https://api.jina.ai/redoc#tag/rerank):
+Contract (https://jina.ai/reranker/, whose "API" tab documents the request and response):
 ``POST {base_url}/v1/rerank`` with ``Authorization: Bearer <key>`` and body
 ``{"model", "query", "documents": [str], "top_n", "return_documents": false}``; answer
 ``{"model", "usage": {"total_tokens"}, "results": [{"index", "relevance_score", "document"?}]}``

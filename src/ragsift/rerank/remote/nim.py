@@ -29,6 +29,7 @@ from ragsift.rerank.base import sigmoid
 from ragsift.rerank.remote.http import (
     HttpRerankClient,
     HttpReranker,
+    check_base_url,
     check_max_batch,
     field_of,
     list_field,
@@ -84,10 +85,9 @@ class NIMReranker(HttpReranker):
         self.model = model
         self.truncate = parse_enum(Truncate, truncate, param="truncate")
         key = api_key if api_key is not None else os.environ.get(ENV_KEY)
-        url = ranking_url(base_url) if isinstance(base_url, str) else base_url
         http = HttpRerankClient(
             self.provider,
-            url,
+            ranking_url(check_base_url(base_url)),
             auth=(lambda: {"Authorization": f"Bearer {key}"}) if key else None,
             auth_hint=f"Check the NVIDIA API key (api_key= or env {ENV_KEY})",
             **http_options,

@@ -1,5 +1,5 @@
 """Local stub servers that implement each reranking vendor's published wire contract."""
 
-from rerank.remote.stubs.base import MALFORMATIONS, Reply, Request, StubServer
+from .base import MALFORMATIONS, Reply, Request, StubServer
 
 __all__ = ["MALFORMATIONS", "Reply", "Request", "StubServer"]

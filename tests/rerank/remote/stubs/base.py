@@ -185,7 +185,7 @@ class StubServer:
     def start(self) -> "StubServer":
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.stub = self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
         self._thread.start()
         return self
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rerank.remote.stubs.base import Invalid, ListShapedApp, Reply, Request
-from rerank.remote.stubs.scoring import probability
+from .base import Invalid, ListShapedApp, Reply, Request
+from .scoring import probability
 
 MODELS = ("amazon.rerank-v1:0", "cohere.rerank-v3-5:0")
 CODES = {400: "ValidationException", 403: "AccessDeniedException", 404: "ResourceNotFoundException",

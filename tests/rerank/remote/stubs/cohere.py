@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rerank.remote.stubs.base import Invalid, ListShapedApp, Reply, Request
-from rerank.remote.stubs.scoring import probability
+from .base import Invalid, ListShapedApp, Reply, Request
+from .scoring import probability
 
 MODELS = ("rerank-v3.5", "rerank-english-v3.0", "rerank-multilingual-v3.0")
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rerank.remote.stubs.base import Invalid, ListShapedApp, Reply, Request
-from rerank.remote.stubs.scoring import probability, tokens
+from .base import Invalid, ListShapedApp, Reply, Request
+from .scoring import probability, tokens
 
 MODELS = ("jina-reranker-v2-base-multilingual", "jina-reranker-v1-base-en", "jina-reranker-m0")
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rerank.remote.stubs.base import Invalid, ListShapedApp, Reply, Request
-from rerank.remote.stubs.scoring import logit, tokens
+from .base import Invalid, ListShapedApp, Reply, Request
+from .scoring import logit, tokens
 
 MODEL = "nvidia/nv-rerankqa-mistral-4b-v3"
 HOSTED_PATH = "/v1/retrieval/nvidia/reranking"

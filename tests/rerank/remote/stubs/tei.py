@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rerank.remote.stubs.base import Invalid, ListShapedApp, Reply, Request
-from rerank.remote.stubs.scoring import logit, sigmoid, tokens
+from .base import Invalid, ListShapedApp, Reply, Request
+from .scoring import logit, sigmoid, tokens
 
 ERROR_TYPES = {400: "empty", 413: "validation", 422: "tokenizer", 424: "backend", 429: "overloaded", 503: "unhealthy"}
 _FIELDS = {"query": str, "texts": list, "truncate": (bool, type(None)), "raw_scores": bool, "return_text": bool,

@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rerank.remote.stubs.base import Invalid, ListShapedApp, Reply, Request
-from rerank.remote.stubs.scoring import probability
+from .base import Invalid, ListShapedApp, Reply, Request
+from .scoring import probability
 
 MODELS = ("semantic-ranker-default@latest", "semantic-ranker-512@latest", "semantic-ranker-default-004",
           "semantic-ranker-fast-004")
