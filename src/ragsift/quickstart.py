@@ -76,6 +76,7 @@ def run_quickstart(workdir: str | None = None, k: int = 3, reranker_model: str |
         reranker, message = load_reranker(reranker_model)
         console.print(message + "\n", markup=False)
         searcher = Searcher(coll, reranker)
+        searcher.warm_up()
         for question in QUESTIONS:
             columns, timings = {}, {}
             for mode in MODES:

@@ -459,3 +459,14 @@ def test_cross_encoder_is_built_lazily_by_the_registry(monkeypatch):
     reranker = get_reranker()  # cross-encoder is the default type
     assert type(reranker).__name__ == "CrossEncoderReranker"
     assert isinstance(reranker, Reranker)
+
+
+def test_env_option_aliases_reach_remote_clients(monkeypatch):
+    """RERANKER_BATCH_SIZE fills max_batch and RERANKER_API_KEY fills Vertex's access_token."""
+    pytest.importorskip("ragsift.rerank.remote.vertex")
+    monkeypatch.setenv("RERANKER_BATCH_SIZE", "7")
+    monkeypatch.setenv("RERANKER_API_KEY", "token-123")
+    monkeypatch.setenv("RERANKER_PROJECT", "proj")
+    monkeypatch.delenv("GOOGLE_ACCESS_TOKEN", raising=False)
+    reranker = get_reranker("vertex")  # without the alias: "VertexReranker needs an OAuth access token"
+    assert reranker.max_batch == 7

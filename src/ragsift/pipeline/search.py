@@ -82,6 +82,14 @@ class Searcher:
         self.collection = collection
         self.reranker = reranker
 
+    def warm_up(self) -> None:
+        """Load the embedding model, build the vector index and the reranker before the first query."""
+        if self.collection.config.dense and self.collection.chunks:
+            self.collection.embedder.encode_queries(["warm-up"])
+            self.collection.vectors.search(np.zeros((1, self.collection.embeddings.shape[1]), np.float32), 1)
+        if self.reranker is not None:
+            self.reranker.warm_up()
+
     def search(
         self, query: str, options: SearchOptions | None = None, *, rerank: RerankOptions | None = None, **kwargs
     ) -> SearchResult:

@@ -41,7 +41,8 @@ Variable                    Argument         Value
 ==========================  ===============  ==================================================
 
 The option variables (``BASE_URL`` to ``REGION``) are shared by every link of a chain: each link
-receives those its constructor names and the others ignore them; ``TIMEOUT`` and ``MAX_RETRIES``
+receives those its constructor names and the others ignore them (``BATCH_SIZE`` also fills a
+remote client's ``max_batch``, ``API_KEY`` Vertex's ``access_token``); ``TIMEOUT`` and ``MAX_RETRIES``
 also go to constructors that take ``**kwargs`` (the remote rerankers pass them to their HTTP
 client). Explicit keyword options are strict: each must be accepted by at least one link (by name,
 or by a ``**kwargs`` that does not reject it), else ConfigError. A model reaches only a constructor
@@ -377,12 +378,18 @@ def _check_explicit(plans: list[_Plan], explicit: Mapping[str, Any]) -> None:
     )
 
 
+#: Constructor parameters an environment option also fills when the constructor lacks its own name.
+ENV_ALIASES: dict[str, tuple[str, ...]] = {"batch_size": ("max_batch",), "api_key": ("access_token",)}
+
+
 def _construct(plan: _Plan, explicit: Mapping[str, Any], env: Mapping[str, tuple[Any, str]]) -> Reranker:
     args: list[Any] = []
     kwargs: dict[str, Any] = {}
     sources: dict[str, str] = {}  # options passed through **kwargs -> where they came from
     taken = _place_model(plan, explicit, args, kwargs)
     for name, (value, var) in env.items():
+        if name not in plan.params:  # e.g. RERANKER_BATCH_SIZE → max_batch of the remote clients
+            name = next((alias for alias in ENV_ALIASES.get(name, ()) if alias in plan.params), name)
         if name == taken:
             continue
         if name in plan.params or (plan.var_keyword and name in PASSTHROUGH_ENV_OPTIONS):
