@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,11 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# ragsift's cache (trained rerankers) is isolated per test session; RERANKER_* settings of the
+# developer's shell must not leak into tests.
+os.environ["RAGSIFT_HOME"] = tempfile.mkdtemp(prefix="ragsift-home-")
+for _var in [v for v in os.environ if v.startswith("RERANKER_")]:
+    del os.environ[_var]
 
 SCIFACT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "beir" / "scifact"
 
@@ -29,3 +35,11 @@ def tiny_st_model(tmp_path_factory) -> Path:
     from _models import build_tiny_sentence_transformer
 
     return build_tiny_sentence_transformer(tmp_path_factory.mktemp("tiny-st"))
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder(tmp_path_factory) -> Path:
+    """A tiny real cross-encoder (2-layer BERT, random head) built locally; untrained, for mechanics only."""
+    from _rerank_models import build_tiny_cross_encoder
+
+    return build_tiny_cross_encoder(tmp_path_factory.mktemp("tiny-ce"))

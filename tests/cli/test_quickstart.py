@@ -50,3 +50,17 @@ def test_quickstart_finds_the_right_section(quickstart_run, question, section):
     for mode in ("bm25", "dense", "hybrid"):
         top = searcher.search(question, mode=mode, k=3).hits
         assert any(section in " ".join(h.metadata.get("headings", [])) for h in top), (mode, [h.id for h in top])
+
+
+def test_quickstart_says_plainly_when_no_reranker_can_be_loaded(quickstart_run):
+    _, _, out = quickstart_run
+    flat = " ".join(out.split())
+    assert "No reranker" in flat and "ragsift train-reranker" in flat
+    assert "hybrid+rerank" not in out
+
+
+def test_load_reranker_uses_an_explicit_model(tiny_cross_encoder):
+    from ragsift.quickstart import load_reranker
+
+    reranker, message = load_reranker(str(tiny_cross_encoder))
+    assert reranker is not None and str(tiny_cross_encoder) in message
