@@ -294,6 +294,12 @@ def _add_eval(sub) -> None:
         "path or hub name, or TYPE=MODEL (e.g. llm=gpt-4o-mini); default: none",
     )
     p.add_argument("--candidates", type=int, default=45, help="first-stage hits each reranker reorders (default: 45)")
+    p.add_argument(
+        "--interpolate",
+        metavar="W|auto",
+        help="blend reranker and first stage: final = W·reranker + (1−W)·first stage; 'auto' tunes W on --tune-split",
+    )
+    p.add_argument("--tune-split", default="train", help="qrels split used by --interpolate auto (default: train)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_eval)
 
@@ -315,12 +321,23 @@ def cmd_eval(args) -> int:
         max_queries=args.max_queries,
         rerankers=_split_rerankers(args.rerankers),
         candidates=args.candidates,
+        interpolate=_parse_interpolate(args.interpolate),
+        tune_split=args.tune_split,
         show_progress=not args.quiet,
     )
     results = run_eval(cfg)
     print(render_markdown(results))
     print(f"wrote {Path(args.out) / 'results.json'} and {Path(args.out) / 'results.md'}")
     return 0
+
+
+def _parse_interpolate(value: str | None) -> float | str | None:
+    if value is None or value == "auto":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"--interpolate {value!r}: expected a weight between 0 and 1, or 'auto'") from None
 
 
 def _split_rerankers(value: str) -> list[str]:

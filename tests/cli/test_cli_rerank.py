@@ -69,3 +69,26 @@ def test_eval_reports_each_reranked_run_with_its_baseline(tmp_path, capsys, tiny
     assert set(reranked["stage_latency_ms"]) == {"first_stage", "rerank"}
     # Reranking only the head of 4 cannot change recall@100: the tail keeps its first-stage order.
     assert reranked["metrics"]["recall@100"] == runs[0]["metrics"]["recall@100"]
+
+
+def test_eval_tunes_the_interpolation_weight_on_another_split(tmp_path, capsys):
+    """--interpolate auto picks the weight on the train split, then applies it to test."""
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    (beir / "corpus.jsonl").write_text("".join(json.dumps({"_id": r["id"], "title": r["title"], "text": r["text"]}) + "\n" for r in ROWS))
+    queries = [{"_id": f"q{i}", "text": "cats" if i % 2 else "dogs"} for i in range(6)]
+    (beir / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\t1\t1\nq2\t2\t1\n")
+    (beir / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\nq3\t3\t1\nq4\t4\t1\n")
+    # "none=" is the first-stage-order reranker as a reranked run (plain "none" is the baseline).
+    code = main([
+        "eval", "--data", str(beir), "--retrievers", "bm25", "--rerankers", "none=", "--interpolate", "auto",
+        "--candidates", "4", "--out", str(tmp_path / "out2"), "-q",
+    ])
+    assert code == 0, capsys.readouterr().err
+    run = json.loads((tmp_path / "out2" / "results.json").read_text())["runs"][1]
+    tuning = run["params"]["tuning"]
+    assert tuning["split"] == "train" and tuning["queries"] == 2
+    by_weight = {float(w): v for w, v in tuning["ndcg@10_by_weight"].items()}
+    assert len(by_weight) == 11
+    assert run["params"]["interpolate"] == max(by_weight, key=lambda w: (by_weight[w], w))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -58,6 +58,9 @@ class EvalConfig:
     max_queries: int | None = None
     rerankers: Sequence[str] = ("none",)
     candidates: int = 45
+    interpolate: float | str | None = None  # a weight in [0, 1], or "auto": tuned on tune_split
+    tune_split: str = "train"
+    tune_queries: int | None = 200
     show_progress: bool = True
 
     def __post_init__(self) -> None:
@@ -66,7 +69,9 @@ class EvalConfig:
             raise ConfigError(f"retrievers={list(self.retrievers)!r}: choose from {', '.join(RETRIEVERS)}")
         if not self.rerankers:
             raise ConfigError("rerankers must name at least one entry ('none' = first stage only)")
-        RerankOptions(candidates=self.candidates)  # validates
+        if self.interpolate not in (None, "auto"):
+            RerankOptions(candidates=self.candidates, interpolate=float(self.interpolate))  # validates
+        RerankOptions(candidates=self.candidates)
 
 
 def parse_reranker_spec(spec: str) -> tuple[str, str | None]:
@@ -114,9 +119,11 @@ def run_eval(cfg: EvalConfig) -> dict:
         runs.append(base)
         log.info("%s: %s", name, base["metrics"])
         for spec, reranker in rerankers.items():
-            reranked, rerank_ms = _rerank(reranker, spec, name, hits, data, cfg)
+            weight, tuning = _interpolation(reranker, spec, name, searcher, cfg)
+            reranked, rerank_ms = _rerank(reranker, spec, name, hits, data.queries, cfg, weight)
             total = [a + b for a, b in zip(latencies, rerank_ms)]
-            record = _record(name, spec, reranked, total, qrels, cfg, {**params, "candidates": cfg.candidates})
+            extra = {"candidates": cfg.candidates, "interpolate": weight, **({"tuning": tuning} if tuning else {})}
+            record = _record(name, spec, reranked, total, qrels, cfg, {**params, **extra})
             record["stage_latency_ms"] = {"first_stage": percentiles(latencies), "rerank": percentiles(rerank_ms)}
             record["baseline"] = base["metrics"]
             record["delta"] = {m: record["metrics"][m] - base["metrics"][m] for m in record["metrics"]}
@@ -183,17 +190,46 @@ def _first_stage(name: str, searcher: Searcher, data, qids: list[str], cfg: Eval
     return hits, latencies, params
 
 
-def _rerank(reranker, spec: str, name: str, hits: dict[str, list[Hit]], data, cfg: EvalConfig):
+def _rerank(reranker, spec: str, name: str, hits: dict[str, list[Hit]], queries, cfg: EvalConfig, weight=None):
     """Rerank each query's head of ``cfg.candidates`` hits; the tail keeps its first-stage order."""
-    opts = RerankOptions(candidates=cfg.candidates, top_n=cfg.candidates)
+    opts = RerankOptions(candidates=cfg.candidates, top_n=cfg.candidates, interpolate=weight)
     reranked: dict[str, list[Hit]] = {}
     ms = []
     for qid in _progress(list(hits), f"rerank {name} × {spec}", cfg.show_progress):
         head, tail = hits[qid][: cfg.candidates], hits[qid][cfg.candidates :]
-        new_head, spent = rerank_hits(reranker, data.queries[qid], head, opts)
+        new_head, spent = rerank_hits(reranker, queries[qid], head, opts)
         reranked[qid] = new_head + tail
         ms.append(spent)
     return reranked, ms
+
+
+INTERPOLATION_GRID = tuple(round(0.1 * i, 1) for i in range(11))
+
+
+def _interpolation(reranker, spec: str, name: str, searcher: Searcher, cfg: EvalConfig):
+    """The interpolation weight for this retriever × reranker: fixed, none, or tuned on ``cfg.tune_split``.
+
+    Tuning runs the first stage on (up to ``cfg.tune_queries``) queries of the tuning split, reranks
+    their heads once (scores are cached), and picks the weight with the best NDCG@10 there.
+    """
+    if cfg.interpolate is None:
+        return None, None
+    if cfg.interpolate != "auto":
+        return float(cfg.interpolate), None
+    if cfg.tune_split == cfg.split:
+        raise ConfigError(f"tune_split={cfg.tune_split!r} is the evaluated split; tune on another (e.g. train)")
+    tune = load_beir(cfg.data_dir, split=cfg.tune_split)
+    qids = sorted(tune.queries)[: cfg.tune_queries] if cfg.tune_queries else sorted(tune.queries)
+    tune_cfg = replace(cfg, show_progress=False)
+    hits, _, _ = _first_stage(name, searcher, tune, qids, tune_cfg)
+    qrels = {q: tune.qrels[q] for q in qids}
+    scores = {}
+    for w in INTERPOLATION_GRID:
+        reranked, _ = _rerank(reranker, spec, name, hits, tune.queries, tune_cfg, w)
+        scores[w] = evaluate(qrels, ranked_run(reranked), ["ndcg@10"])["ndcg@10"]
+    best = max(INTERPOLATION_GRID, key=lambda w: (scores[w], w))
+    log.info("%s × %s: interpolation weight %.1f (NDCG@10 %.4f on %s)", name, spec, best, scores[best], cfg.tune_split)
+    return best, {"split": cfg.tune_split, "queries": len(qids), "ndcg@10_by_weight": scores}
 
 
 def ranked_run(results: dict[str, list[Hit]]) -> Run:
