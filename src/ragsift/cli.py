@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_search(sub)
     _add_eval(sub)
     _add_info(sub)
+    _add_serve(sub)
     _add_quickstart(sub)
     return parser
 
@@ -357,6 +358,60 @@ def cmd_info(args) -> int:
 
     Collection.open(args.collection)  # validates
     print((Path(args.collection) / MANIFEST).read_text(encoding="utf-8"))
+    return 0
+
+
+# ---------------------------------------------------------------------- serve
+def _add_serve(sub) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="serve NIM-, Cohere- and TEI-compatible reranking (and /v1/search over a collection) over HTTP",
+        description="Start the ragsift service (FastAPI + uvicorn). Settings come from --config (TOML, [service] "
+        "table), then RAGSIFT_* / RERANKER_* environment variables, then these options. API keys are read from "
+        "RAGSIFT_API_KEYS (comma-separated) or the config file, never from the command line. "
+        "Needs pip install 'ragsift[serve]'.",
+    )
+    p.add_argument("--config", metavar="FILE", help="TOML file with a [service] table")
+    p.add_argument("--collection", metavar="DIR", help="collection served by /v1/search and /v1/documents")
+    p.add_argument("--reranker-type", help="reranker kind (default: cross-encoder)")
+    p.add_argument(
+        "--reranker-model",
+        metavar="NAME_OR_PATH",
+        help="reranker model; for cross-encoder default: $RERANKER_MODEL, the last model trained by ragsift, the hub default",
+    )
+    p.add_argument("--host", help="bind address (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default: 8000)")
+    p.add_argument("--max-length", type=int, help="tokens per (query, passage) pair (default: 512)")
+    p.add_argument("--queue-max", type=int, help="waiting requests before 429 (default: 64)")
+    p.add_argument("--cache", help="rerank score cache: off, memory or sqlite:PATH (default: off)")
+    p.add_argument("--no-micro-batching", action="store_true", help="run each request alone")
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args) -> int:
+    from ragsift._lazy import require
+
+    require("fastapi", extra="serve")
+    from ragsift.rerank.resolve import resolve_reranker_model
+    from ragsift.service import ServiceSettings, run
+
+    settings = ServiceSettings.load(
+        args.config,
+        collection=args.collection,
+        reranker_type=args.reranker_type,
+        reranker_model=args.reranker_model,
+        host=args.host,
+        port=args.port,
+        max_length=args.max_length,
+        queue_max=args.queue_max,
+        cache=args.cache,
+        micro_batching=False if args.no_micro_batching else None,
+    )
+    if settings.reranker_type == "cross-encoder" and not settings.reranker_model:
+        model, source = resolve_reranker_model()
+        print(f"reranker: {model} ({source})", file=sys.stderr)
+        settings = settings.model_copy(update={"reranker_model": model})
+    run(settings)
     return 0
 
 

@@ -115,5 +115,5 @@ def test_console_script_reports_errors_with_exit_code(tmp_path):
                           env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=120)
     assert proc.returncode == 2 and "no collection" in proc.stderr
     help_text = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=60).stdout
-    for command in ("index", "delete", "search", "eval", "quickstart"):
+    for command in ("index", "delete", "search", "eval", "serve", "quickstart"):
         assert command in help_text

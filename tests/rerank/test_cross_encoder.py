@@ -152,10 +152,13 @@ def test_onnx_export_is_reused_until_weights_change(tiny_ce, tmp_path):
     CrossEncoderReranker(tiny_ce, backend="onnx", onnx_dir=tmp_path).warm_up()
     assert exported.stat().st_mtime_ns == stamp  # reused
     weights = tiny_ce / "model.safetensors"
-    later = time.time() + 5
-    os.utime(weights, (later, later))
-    CrossEncoderReranker(tiny_ce, backend="onnx", onnx_dir=tmp_path).warm_up()
-    assert exported.stat().st_mtime > later - 5 and exported.stat().st_mtime_ns != stamp  # re-exported
+    saved = weights.stat()
+    os.utime(weights, (saved.st_atime, exported.stat().st_mtime + 1))  # weights newer than the export
+    try:
+        CrossEncoderReranker(tiny_ce, backend="onnx", onnx_dir=tmp_path).warm_up()
+    finally:
+        os.utime(weights, ns=(saved.st_atime_ns, saved.st_mtime_ns))
+    assert exported.stat().st_mtime_ns != stamp  # re-exported
 
 
 def test_hub_name_offline_fails_fast(monkeypatch):

@@ -1,0 +1,235 @@
+"""One table from exception types to HTTP statuses, and the one error body every route answers with.
+
+:data:`ERROR_TABLE` is the only place where an error gets its status (like TEI's ``server.rs``):
+an exception is looked up along its class hierarchy (most specific class first), so
+``PassageTooLongError`` finds its own row before ``BadInputError``'s, and anything not listed
+falls to ``Exception`` → 500. Status policy:
+
+* **400** the request is understood but its values are not acceptable: empty query, no
+  passages, too many passages or characters, a passage over the token limit with
+  ``truncate=NONE`` (as NIM does), malformed JSON, bad ``top_n``;
+* **422** the JSON does not fit the endpoint's schema (a missing field, a number where a string
+  is expected): FastAPI's validation errors, whose list is kept under ``"detail"``;
+* **401** missing or wrong API key of *this* service (a remote reranker rejecting *our* key is a
+  :class:`~ragsift.errors.RemoteError`, i.e. 502: the client cannot fix it);
+* **404** unknown route, or a ``model`` this service does not serve; **405** wrong method;
+* **413** body over ``max_body_bytes``, rejected before it is parsed;
+* **429** the request queue is full (with ``Retry-After``); **503** not ready yet or shutting
+  down; **504** the request ran past ``request_timeout_s``;
+* **502/504** a remote reranker failed / timed out; **500** anything else (no traceback in the
+  body; the server log has it).
+
+Body, for every 4xx/5xx::
+
+    {"error": {"type": "<snake_case type>", "message": "<what, and how to fix it>"},
+     "message": "<the same message>",            # read by Cohere-style and NIM/LangChain clients
+     "detail": [...]}                            # only for 422: FastAPI's validation errors
+
+The top-level ``message`` duplicates ``error.message`` because Cohere's API answers errors as
+``{"message": ...}`` and LangChain's NVIDIA client prints ``message`` before ``error``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ragsift.errors import (
+    BadInputError,
+    ConfigError,
+    PassageTooLongError,
+    RagsiftError,
+    RemoteError,
+    RemoteTimeoutError,
+)
+
+__all__ = [
+    "ERROR_TABLE",
+    "ServiceError",
+    "UnauthorizedError",
+    "ModelNotServedError",
+    "MalformedJSONError",
+    "PayloadTooLargeError",
+    "QueueFullError",
+    "NotReadyError",
+    "ShuttingDownError",
+    "RequestTimeoutError",
+    "ErrorRule",
+    "rule_for",
+    "error_response",
+    "install_error_handlers",
+]
+
+logger = logging.getLogger("ragsift.service")
+
+
+# ---------------------------------------------------------------------------- service errors
+
+
+class ServiceError(RagsiftError):
+    """Base of the errors the service raises about a request (all in :data:`ERROR_TABLE`)."""
+
+
+class UnauthorizedError(ServiceError):
+    """No API key, or not one of the configured keys."""
+
+
+class ModelNotServedError(ServiceError):
+    """The request names a ``model`` this service does not serve."""
+
+
+class MalformedJSONError(ServiceError):
+    """The body is not valid JSON."""
+
+
+class PayloadTooLargeError(ServiceError):
+    """The body is larger than ``max_body_bytes``."""
+
+
+class QueueFullError(ServiceError):
+    """``queue_max`` requests are already waiting for the model; retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: float = 1.0):
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class NotReadyError(ServiceError):
+    """The model (or collection) is still loading or warming up, or failed to load."""
+
+
+class ShuttingDownError(ServiceError):
+    """The service is draining its queue before exit and takes no new work."""
+
+
+class RequestTimeoutError(ServiceError):
+    """The request did not finish within ``request_timeout_s``."""
+
+
+# ---------------------------------------------------------------------------- the table
+
+
+@dataclass(frozen=True)
+class ErrorRule:
+    status: int
+    type: str
+
+
+#: Exception class -> (status, error type). Looked up along the exception's MRO.
+ERROR_TABLE: dict[type[BaseException], ErrorRule] = {
+    MalformedJSONError: ErrorRule(400, "malformed_json"),
+    PassageTooLongError: ErrorRule(400, "passage_too_long"),
+    BadInputError: ErrorRule(400, "bad_request"),
+    ConfigError: ErrorRule(400, "bad_request"),  # request options: top_n, threshold, truncation
+    RequestValidationError: ErrorRule(422, "validation_error"),
+    UnauthorizedError: ErrorRule(401, "unauthorized"),
+    ModelNotServedError: ErrorRule(404, "model_not_found"),
+    PayloadTooLargeError: ErrorRule(413, "payload_too_large"),
+    QueueFullError: ErrorRule(429, "queue_full"),
+    NotReadyError: ErrorRule(503, "not_ready"),
+    ShuttingDownError: ErrorRule(503, "shutting_down"),
+    RequestTimeoutError: ErrorRule(504, "timeout"),
+    RemoteTimeoutError: ErrorRule(504, "upstream_timeout"),
+    RemoteError: ErrorRule(502, "upstream_error"),
+    StarletteHTTPException: ErrorRule(500, "http_error"),  # status taken from the exception
+    Exception: ErrorRule(500, "internal_error"),
+}
+
+_HTTP_TYPES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type"}
+
+
+def rule_for(exc: BaseException) -> ErrorRule:
+    """The row of :data:`ERROR_TABLE` for ``exc`` (its most specific listed class)."""
+    for cls in type(exc).__mro__:
+        rule = ERROR_TABLE.get(cls)
+        if rule is not None:
+            if cls is StarletteHTTPException:
+                status = exc.status_code  # type: ignore[attr-defined]
+                return ErrorRule(status, _HTTP_TYPES.get(status, "http_error"))
+            return rule
+    return ERROR_TABLE[Exception]
+
+
+def _message(exc: BaseException, rule: ErrorRule) -> str:
+    if rule.status >= 500 and rule.type == "internal_error":
+        return "internal server error; the server log has the details"
+    if isinstance(exc, StarletteHTTPException):
+        return str(exc.detail)
+    if isinstance(exc, RequestValidationError):
+        return "; ".join(_describe(e) for e in exc.errors()) or "request does not match the schema"
+    return str(exc) or type(exc).__name__
+
+
+def _describe(err: dict[str, Any]) -> str:
+    loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+    return f"{loc or 'body'}: {err.get('msg', 'invalid')}"
+
+
+def _headers(exc: BaseException, rule: ErrorRule) -> dict[str, str]:
+    if isinstance(exc, QueueFullError):
+        return {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+    if isinstance(exc, UnauthorizedError):
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, NotReadyError):
+        return {"Retry-After": "1"}
+    if isinstance(exc, StarletteHTTPException) and exc.headers:
+        return dict(exc.headers)
+    return {}
+
+
+def error_body(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """``(status, JSON body, headers)`` for ``exc``."""
+    if isinstance(exc, RequestValidationError) and _json_syntax_error(exc) is not None:
+        exc = MalformedJSONError(_json_syntax_error(exc))
+    rule = rule_for(exc)
+    message = _message(exc, rule)
+    body: dict[str, Any] = {"error": {"type": rule.type, "message": message}, "message": message}
+    if isinstance(exc, RequestValidationError):
+        body["detail"] = _jsonable_errors(exc.errors())
+    return rule.status, body, _headers(exc, rule)
+
+
+def error_response(exc: BaseException) -> JSONResponse:
+    """The JSON response for ``exc``; 5xx errors other than the expected ones are logged with a traceback."""
+    status, body, headers = error_body(exc)
+    if status == 500:
+        logger.error("unhandled %s: %s", type(exc).__name__, exc, exc_info=exc)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _json_syntax_error(exc: RequestValidationError) -> str | None:
+    """A message for FastAPI's ``json_invalid`` error (malformed JSON), else None."""
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            loc = err.get("loc", ())
+            where = f" at character {loc[1]}" if len(loc) > 1 else ""
+            reason = (err.get("ctx") or {}).get("error", "JSON decode error")
+            return f"the body is not valid JSON ({reason}{where}); send a JSON object"
+    return None
+
+
+def _jsonable_errors(errors: Any) -> list[dict[str, Any]]:
+    out = []
+    for err in errors:
+        item = {k: err[k] for k in ("type", "loc", "msg") if k in err}
+        item["loc"] = list(item.get("loc", ()))
+        out.append(item)
+    return out
+
+
+async def _handle(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(exc)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every listed exception type (and FastAPI's own) through :func:`error_response`."""
+    for cls in ERROR_TABLE:
+        if cls is not Exception:  # unexpected errors are rendered by the outermost middleware
+            app.add_exception_handler(cls, _handle)

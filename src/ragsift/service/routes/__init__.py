@@ -1,0 +1,10 @@
+"""HTTP routes, one module per API family.
+
+* :mod:`.nim` — NVIDIA NIM reranking: ``POST /v1/ranking``, ``GET /v1/models``;
+* :mod:`.cohere` — Cohere rerank: ``POST /v1/rerank``, ``POST /v2/rerank``;
+* :mod:`.tei` — Hugging Face text-embeddings-inference: ``POST /rerank``;
+* :mod:`.health` — ``GET /v1/health/live``, ``/v1/health/ready``, ``/health``, ``/v1/metrics``;
+* ``search`` / ``documents`` — ragsift's own API (included by the app when present).
+
+Each module exposes ``router`` (a FastAPI ``APIRouter``).
+"""

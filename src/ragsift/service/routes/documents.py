@@ -1,0 +1,207 @@
+"""``POST /v1/documents`` and ``DELETE /v1/documents/{id}``: change the served collection.
+
+``POST /v1/documents`` with ``{"documents": [{"id", "text", "title"?, "metadata"?}]}`` adds the
+documents (a document whose id is already served is replaced) and answers
+``{"added", "replaced", "chunks", "documents"}`` (``documents``: total now served).
+``DELETE /v1/documents/{id}`` answers ``{"deleted": 1}``, or 404 when the id is not served.
+
+Errors (statuses from :data:`ragsift.service.errors.ERROR_TABLE`): a body that does not fit the
+schema is 422; an empty ``documents`` list, a blank ``id`` or ``text``, or an id repeated within one
+request is 400 (naming the item); more than :data:`MAX_DOCUMENTS` documents is 413 (so is a body
+over ``max_body_bytes``); no collection served is 404.
+
+How a write stays invisible to searches until it is complete:
+
+* Writers are serialized inside the process by one ``asyncio.Lock`` per app (and across
+  processes by the collection's own writer lock file).
+* The change is applied, in a worker thread, to a *fresh copy* of the collection opened from
+  its directory, never to the object that searches are reading: :meth:`Collection.add` mutates
+  its object step by step (chunks, BM25 rows, vectors), so changing the served object in place
+  could show a search half of a write. The copy commits a new generation on disk (the
+  collection writes it atomically and then swaps its manifest), builds its vector index, and
+  only then is swapped in, together with a new :class:`Searcher`, in one step on the event
+  loop. A search holds the searcher it started with, so it sees the old state or the new one,
+  never a mix; the next search sees the change. The old generation stays on disk until the
+  following write, so a search still running on it keeps working.
+* The event loop is never blocked: searches keep being served during the write. The price is
+  memory: the old and the new state are both loaded while a write runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable, TypeVar
+
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, StrictStr
+
+from ragsift.errors import BadInputError
+from ragsift.index.collection import Collection
+from ragsift.pipeline.search import Searcher
+from ragsift.service.middleware import note_passages
+from ragsift.service.routes._common import get_state
+from ragsift.service.routes.search import NO_COLLECTION
+from ragsift.service.state import ServiceState
+from ragsift.types import Document
+
+__all__ = [
+    "router",
+    "AddDocumentsRequest",
+    "AddDocumentsResponse",
+    "DeleteDocumentResponse",
+    "MAX_DOCUMENTS",
+    "check_documents",
+    "commit_change",
+]
+
+router = APIRouter(tags=["Documents"])
+
+MAX_DOCUMENTS = 1000
+"""Most documents one ``POST /v1/documents`` may carry (more: 413); send larger sets in batches."""
+MAX_ID_CHARS = 512
+
+T = TypeVar("T")
+
+
+class DocumentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: StrictStr
+    text: StrictStr
+    title: StrictStr = ""
+    metadata: dict[str, Any] = {}
+
+    def to_document(self) -> Document:
+        return Document(self.id, self.text, self.title, dict(self.metadata))
+
+
+class AddDocumentsRequest(BaseModel):
+    """Body of ``POST /v1/documents`` (the schema; values are checked by :func:`check_documents`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    documents: list[DocumentIn]
+
+
+class AddDocumentsResponse(BaseModel):
+    added: int
+    replaced: int
+    chunks: int
+    documents: int
+
+
+class DeleteDocumentResponse(BaseModel):
+    deleted: int
+
+
+def check_documents(items: list[DocumentIn]) -> list[Document]:
+    """The request's documents; 413 when there are too many, BadInputError (400) for bad values."""
+    if len(items) > MAX_DOCUMENTS:
+        raise HTTPException(
+            status_code=413,
+            detail=f"documents has {len(items)} items, more than {MAX_DOCUMENTS} per request; send them in batches",
+        )
+    if not items:
+        raise BadInputError("documents is empty; send at least one {id, text} object")
+    seen: dict[str, int] = {}
+    for n, item in enumerate(items):
+        where = f"documents[{n}]"
+        if not item.id.strip():
+            raise BadInputError(f"{where}.id is empty; every document needs a unique id")
+        if len(item.id) > MAX_ID_CHARS:
+            raise BadInputError(f"{where}.id has {len(item.id)} characters, more than {MAX_ID_CHARS}; shorten it")
+        if item.id in seen:
+            raise BadInputError(
+                f"{where}.id={item.id!r} repeats documents[{seen[item.id]}].id; ids must be unique within a request "
+                "(an id already in the collection is replaced, so send each document once)"
+            )
+        if not item.text.strip():
+            raise BadInputError(f"{where}.text is empty (id={item.id!r}); send the document's text")
+        seen[item.id] = n
+    return [item.to_document() for item in items]
+
+
+def served_collection(state: ServiceState) -> Collection:
+    if state.collection is None:
+        raise HTTPException(status_code=404, detail=NO_COLLECTION)
+    return state.collection
+
+
+def writable_copy(served: Collection) -> Collection:
+    """A new object holding the collection as committed on disk, sharing the loaded embedder."""
+    embedder = served.embedder if served.config.dense else None
+    if Collection.exists(served.path):
+        return Collection.open(served.path, embedder=embedder)
+    return Collection.create(served.path, served.config, embedder=embedder)
+
+
+def apply_to_copy(
+    served: Collection, reranker: Any, change: Callable[[Collection], T]
+) -> tuple[Collection, Searcher, T]:
+    """Blocking: ``change`` a fresh copy (which commits it), build its vector index and its searcher."""
+    copy = writable_copy(served)
+    outcome = change(copy)
+    if copy.config.dense and copy.chunks:
+        copy.vectors  # build the vector index now, not on the first search after the swap
+    return copy, Searcher(copy, reranker=reranker), outcome
+
+
+def _writer_lock(app: FastAPI) -> asyncio.Lock:
+    lock = getattr(app.state, "ragsift_writer_lock", None)
+    if lock is None:
+        lock = asyncio.Lock()
+        app.state.ragsift_writer_lock = lock
+    return lock
+
+
+async def commit_change(
+    app: FastAPI,
+    state: ServiceState,
+    change: Callable[[Collection], T],
+    check: Callable[[Collection], None] = lambda c: None,
+) -> tuple[Collection, T]:
+    """Apply ``change`` copy-on-write under the writer lock and swap the result in; see the module docstring.
+
+    ``check(served)`` runs under the lock first (e.g. 404 for an unknown id). The work is shielded
+    from the request's cancellation (timeout, disconnect): once a write has started it is committed
+    *and* swapped in, so what is served never lags behind what is on disk.
+    """
+
+    async def locked() -> tuple[Collection, T]:
+        async with _writer_lock(app):
+            served = served_collection(state)
+            check(served)
+            copy, searcher, outcome = await asyncio.to_thread(apply_to_copy, served, state.reranker, change)
+            state.collection, state.searcher = copy, searcher  # one step on the event loop
+            return copy, outcome
+
+    return await asyncio.shield(asyncio.ensure_future(locked()))
+
+
+@router.post("/v1/documents", response_model=AddDocumentsResponse)
+async def add_documents(body: AddDocumentsRequest, request: Request) -> dict:
+    """Add (or replace, by id) documents; answers the counts and the total now served."""
+    state = get_state(request)
+    state.require_ready()
+    documents = check_documents(body.documents)
+    served_collection(state)
+    note_passages(request, len(documents))
+    collection, counts = await commit_change(request.app, state, lambda c: c.add(documents))
+    return {**counts, "documents": len(collection.documents)}
+
+
+@router.delete("/v1/documents/{doc_id:path}", response_model=DeleteDocumentResponse)
+async def delete_document(doc_id: str, request: Request) -> dict:
+    """Delete one document by id; 404 when the collection does not hold it."""
+    state = get_state(request)
+    state.require_ready()
+
+    def known(served: Collection) -> None:
+        if doc_id not in served.documents:
+            raise HTTPException(
+                status_code=404,
+                detail=f"no document with id {doc_id!r} in the served collection; nothing was deleted",
+            )
+
+    _, deleted = await commit_change(request.app, state, lambda c: c.delete([doc_id]), check=known)
+    return {"deleted": deleted}

@@ -1,0 +1,39 @@
+"""Operational endpoints: liveness, readiness (NIM paths and TEI's ``/health``) and Prometheus metrics.
+
+* ``GET /v1/health/live`` — 200 while the process serves HTTP;
+* ``GET /v1/health/ready`` and ``GET /health`` — 200 once the model (and collection) is loaded
+  and a warm-up request has gone through; before that, after a failed start, or while shutting
+  down, 503 with the usual JSON error body (``not_ready`` / ``shutting_down``);
+* ``GET /v1/metrics`` and ``GET /metrics`` — the app's Prometheus registry in text format.
+
+Health endpoints never need an API key; metrics do when keys are configured.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from ragsift.service.metrics import CONTENT_TYPE
+from ragsift.service.routes._common import get_state
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["Operations"])
+
+
+@router.get("/v1/health/live")
+async def live() -> dict:
+    return {"object": "health-response", "status": "live", "message": "Service is live."}
+
+
+@router.get("/v1/health/ready")
+@router.get("/health")
+async def ready(request: Request) -> dict:
+    get_state(request).require_ready()
+    return {"object": "health-response", "status": "ready", "message": "Service is ready."}
+
+
+@router.get("/v1/metrics")
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    return Response(get_state(request).metrics.render(), media_type=CONTENT_TYPE)

@@ -1,0 +1,214 @@
+"""The model side of the service: one worker thread, per-request truncation, and the score cache.
+
+Models are not thread-safe, so every call into the reranker — warm-up, requests, the search
+pipeline's rerank stage — runs on the single thread of :attr:`ModelRunner.executor`.
+
+Per-request truncation. NIM and TEI let each request choose ``truncate`` (``NONE``: an over-long
+pair is an error; ``END``: cut the passage). Rerankers whose ``truncate`` option is an Enum with
+``END`` and ``NONE`` members (the local cross-encoder, the NIM client) get it set for the call by
+a :class:`TruncationView`; since only the model thread ever calls them, setting the option there
+is race-free. Other rerankers handle long input their own way and ignore the choice.
+
+Cache. With a score cache, each view is wrapped in a :class:`~ragsift.rerank.cache.CachedReranker`.
+The ``NONE`` view's cache keys carry ``|truncate=NONE`` so a score computed on a truncated passage
+never answers a ``NONE`` request that must reject it; the ``END`` view keeps the model's plain name,
+so its entries are the library's own (``END`` is the cross-encoder's default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from enum import Enum
+from typing import Any, NamedTuple, TypeVar
+
+from ragsift.errors import BadInputError, ConfigError
+from ragsift.rerank.base import Reranker, Scores
+from ragsift.rerank.cache import CachedReranker
+from ragsift.rerank.fallback import FallbackReranker
+
+__all__ = ["Truncate", "ScoreJob", "TruncationView", "ModelRunner", "ServedReranker", "iter_rerankers"]
+
+logger = logging.getLogger("ragsift.service")
+T = TypeVar("T")
+_ids = itertools.count(1)
+
+
+class Truncate(str, Enum):
+    """Per-request handling of a (query, passage) pair longer than the model's limit."""
+
+    END = "END"  # cut the end of the passage
+    NONE = "NONE"  # reject the request, naming the passage
+
+
+class ScoreJob(NamedTuple):
+    """One request's work for the model."""
+
+    query: str
+    passages: list[str]
+    truncate: Truncate
+
+
+def iter_rerankers(reranker: Reranker) -> Iterator[Reranker]:
+    """``reranker`` and every reranker it wraps (cache, fallback chain, truncation view)."""
+    yield reranker
+    if isinstance(reranker, (CachedReranker, TruncationView)):
+        yield from iter_rerankers(reranker.inner)
+    elif isinstance(reranker, FallbackReranker):
+        for link in reranker.chain:
+            yield from iter_rerankers(link)
+
+
+def truncation_targets(reranker: Reranker) -> list[Reranker]:
+    """The rerankers under ``reranker`` whose ``truncate`` option takes ``END`` and ``NONE``."""
+    found = []
+    for r in iter_rerankers(reranker):
+        option = getattr(r, "truncate", None)
+        if isinstance(option, Enum) and {"END", "NONE"} <= {str(m.value) for m in type(option)}:
+            found.append(r)
+    return found
+
+
+def is_pointwise(reranker: Reranker) -> bool:
+    """True when each passage's score depends only on (query, passage), not on the other passages."""
+    return all(getattr(r, "cacheable", True) for r in iter_rerankers(reranker))
+
+
+class TruncationView(Reranker):
+    """``inner`` with its ``truncate`` option(s) set to ``mode`` for each call (model thread only)."""
+
+    def __init__(self, inner: Reranker, mode: Truncate, targets: Sequence[Reranker]):
+        self.inner = inner
+        self.mode = mode
+        self.targets = list(targets)
+        self.name = inner.name if mode is Truncate.END else f"{inner.name}|truncate={mode.value}"
+        self.cacheable = getattr(inner, "cacheable", True)
+
+    def warm_up(self) -> None:
+        self.inner.warm_up()
+
+    def score(self, query: str, documents: Sequence[str]) -> Scores:
+        for target in self.targets:
+            option = getattr(target, "truncate")
+            setattr(target, "truncate", type(option)(self.mode.value))
+        return self.inner.score(query, documents)
+
+
+class ModelRunner:
+    """Owns the reranker, its single worker thread and its per-truncation views (with the cache)."""
+
+    def __init__(self, reranker: Reranker, cache: Any = None):
+        if not isinstance(reranker, Reranker):
+            raise ConfigError(f"reranker={reranker!r} must be a ragsift.rerank.Reranker instance")
+        self.model = reranker
+        self.pointwise = is_pointwise(reranker)
+        self.cache = cache if self.pointwise else None
+        if cache is not None and self.cache is None:
+            logger.info("reranker %r scores whole lists (not pointwise): the score cache is not used", reranker.name)
+        targets = truncation_targets(reranker)
+        self.honours_truncate = bool(targets)
+        modes = list(Truncate) if targets else [Truncate.END]
+        views: dict[Truncate, Reranker] = {}
+        for mode in modes:
+            view: Reranker = TruncationView(reranker, mode, targets)
+            views[mode] = CachedReranker(view, self.cache) if self.cache is not None else view
+        self.views = {mode: views.get(mode, views[Truncate.END]) for mode in Truncate}
+        self._thread_prefix = f"ragsift-model-{next(_ids)}"
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._thread_prefix)
+
+    # -- running on the model thread ---------------------------------------------------------------
+
+    def on_model_thread(self) -> bool:
+        return threading.current_thread().name.startswith(self._thread_prefix)
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the model thread and wait for it (directly when already there)."""
+        if self.on_model_thread():
+            return fn(*args)
+        return self.executor.submit(fn, *args).result()
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Await ``fn(*args)`` run on the model thread."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+    # -- work (call these on the model thread) -------------------------------------------------------
+
+    def warm_up(self) -> None:
+        self.model.warm_up()
+
+    def score(self, query: str, passages: list[str], truncate: Truncate = Truncate.END) -> Scores:
+        return self.views[truncate].score(query, passages)
+
+    def score_jobs(self, jobs: Sequence[ScoreJob]) -> list[Scores | BaseException]:
+        """Scores (or the error) of each job, in order; one ``score`` call per group of jobs.
+
+        Jobs with the same query and truncation are concatenated into one call when the reranker
+        is pointwise. If that call fails on bad input (e.g. one request's over-long passage with
+        ``truncate=NONE``), the group is scored job by job so the error reaches only its request.
+        """
+        results: list[Scores | BaseException | None] = [None] * len(jobs)
+        for members in self._groups(jobs).values():
+            if len(members) > 1 and self._score_group(jobs, members, results):
+                continue
+            for i in members:
+                try:
+                    results[i] = self.score(*jobs[i])
+                except Exception as exc:  # delivered to the request that caused it
+                    results[i] = exc
+        return results  # type: ignore[return-value]
+
+    def _groups(self, jobs: Sequence[ScoreJob]) -> dict[Any, list[int]]:
+        groups: dict[Any, list[int]] = {}
+        for i, job in enumerate(jobs):
+            key = (job.query, job.truncate) if self.pointwise else i
+            groups.setdefault(key, []).append(i)
+        return groups
+
+    def _score_group(self, jobs: Sequence[ScoreJob], members: list[int], results: list) -> bool:
+        first = jobs[members[0]]
+        passages = [p for i in members for p in jobs[i].passages]
+        try:
+            merged = self.score(first.query, passages, first.truncate)
+        except (BadInputError, ConfigError):
+            return False
+        except Exception as exc:
+            for i in members:
+                results[i] = exc
+            return True
+        start = 0
+        for i in members:
+            n = len(jobs[i].passages)
+            results[i] = Scores(raw=merged.raw[start : start + n], relevance=merged.relevance[start : start + n])
+            start += n
+        return True
+
+    def cache_stats(self) -> dict:
+        stats = getattr(self.cache, "stats", None)
+        return stats() if callable(stats) else {"hit_ratio": 0.0}
+
+
+class ServedReranker(Reranker):
+    """The served model as a :class:`Reranker` callable from any thread.
+
+    ``score`` runs on the model thread (``END`` truncation, through the cache) and blocks the
+    caller until done: use it from worker threads (e.g. ``Searcher.search`` under
+    ``asyncio.to_thread``); from async code prefer ``await state.batcher.score(...)``.
+    """
+
+    def __init__(self, runner: ModelRunner):
+        self.runner = runner
+        self.name = runner.model.name
+        self.cacheable = runner.pointwise
+
+    def warm_up(self) -> None:
+        self.runner.call(self.runner.warm_up)
+
+    def score(self, query: str, documents: Sequence[str]) -> Scores:
+        return self.runner.call(self.runner.score, query, list(documents), Truncate.END)

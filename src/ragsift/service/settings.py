@@ -1,0 +1,221 @@
+"""Settings of the reranking service: :class:`ServiceSettings` and where each value comes from.
+
+Three sources, later ones winning: the ``[service]`` table of a TOML file (``config_file=`` or
+``RAGSIFT_CONFIG``), the environment, then explicit arguments (``None`` means "not given", so a
+CLI can pass every flag through). A bad value raises :class:`~ragsift.errors.ConfigError` naming
+the setting, the value (never an API key) and the source it came from.
+
+=========================  ====================================  ===================================
+Setting                    Environment                           Default / meaning
+=========================  ====================================  ===================================
+``host``                   ``RAGSIFT_HOST``                      ``127.0.0.1``
+``port``                   ``RAGSIFT_PORT``                      ``8000`` (0: any free port)
+``collection``             ``RAGSIFT_COLLECTION``                none: rerank-only service
+``reranker_type``          ``RAGSIFT_RERANKER_TYPE``,            ``cross-encoder`` (any
+                           ``RERANKER_TYPE``                     ``get_reranker`` type)
+``reranker_model``         ``RAGSIFT_RERANKER_MODEL``,           folder or hub name (required for
+                           ``RERANKER_MODEL``                    ``cross-encoder``)
+``served_model_name``      ``RAGSIFT_SERVED_MODEL_NAME``         id in ``/v1/models``; default: the
+                                                                 reranker's name
+``strict_model``           ``RAGSIFT_STRICT_MODEL``              ``true``: a request naming another
+                                                                 model is a 404
+``max_length``             ``RAGSIFT_MAX_LENGTH``                ``512`` tokens per (query, passage)
+``api_keys``               ``RAGSIFT_API_KEYS`` (comma list)     empty: no authentication
+``max_passages``           ``RAGSIFT_MAX_PASSAGES``              ``1000`` per request
+``max_chars_per_passage``  ``RAGSIFT_MAX_CHARS_PER_PASSAGE``     ``50000``
+``max_query_chars``        ``RAGSIFT_MAX_QUERY_CHARS``           ``10000``
+``max_body_bytes``         ``RAGSIFT_MAX_BODY_BYTES``            ``10485760`` (10 MiB)
+``batch_max_size``         ``RAGSIFT_BATCH_MAX_SIZE``            ``64`` (query, passage) pairs
+``batch_max_wait_ms``      ``RAGSIFT_BATCH_MAX_WAIT_MS``         ``5``
+``queue_max``              ``RAGSIFT_QUEUE_MAX``                 ``64`` waiting requests, then 429
+``request_timeout_s``      ``RAGSIFT_REQUEST_TIMEOUT_S``         ``30``, then 504
+``micro_batching``         ``RAGSIFT_MICRO_BATCHING``            ``true``
+``cache``                  ``RAGSIFT_CACHE``                     ``off``, ``memory``, ``sqlite:PATH``
+``log_json``               ``RAGSIFT_LOG_JSON``                  ``true``: one JSON line per request
+``log_level``              ``RAGSIFT_LOG_LEVEL``                 ``info``
+=========================  ====================================  ===================================
+
+The reranker's own options (``RERANKER_BATCH_SIZE``, ``RERANKER_DEVICE``, ``RERANKER_FALLBACK``...)
+are read by :func:`ragsift.rerank.registry.get_reranker` as usual; ``RERANKER_CACHE`` is not:
+the service's ``cache`` setting decides.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from ragsift.errors import ConfigError
+
+__all__ = ["ServiceSettings", "ENV_VARS"]
+
+#: Setting -> environment variables, highest priority first.
+ENV_VARS: dict[str, tuple[str, ...]] = {
+    "host": ("RAGSIFT_HOST",),
+    "port": ("RAGSIFT_PORT",),
+    "collection": ("RAGSIFT_COLLECTION",),
+    "reranker_type": ("RAGSIFT_RERANKER_TYPE", "RERANKER_TYPE"),
+    "reranker_model": ("RAGSIFT_RERANKER_MODEL", "RERANKER_MODEL"),
+    "served_model_name": ("RAGSIFT_SERVED_MODEL_NAME",),
+    "strict_model": ("RAGSIFT_STRICT_MODEL",),
+    "max_length": ("RAGSIFT_MAX_LENGTH",),
+    "api_keys": ("RAGSIFT_API_KEYS",),
+    "max_passages": ("RAGSIFT_MAX_PASSAGES",),
+    "max_chars_per_passage": ("RAGSIFT_MAX_CHARS_PER_PASSAGE",),
+    "max_query_chars": ("RAGSIFT_MAX_QUERY_CHARS",),
+    "max_body_bytes": ("RAGSIFT_MAX_BODY_BYTES",),
+    "batch_max_size": ("RAGSIFT_BATCH_MAX_SIZE",),
+    "batch_max_wait_ms": ("RAGSIFT_BATCH_MAX_WAIT_MS",),
+    "queue_max": ("RAGSIFT_QUEUE_MAX",),
+    "request_timeout_s": ("RAGSIFT_REQUEST_TIMEOUT_S",),
+    "micro_batching": ("RAGSIFT_MICRO_BATCHING",),
+    "cache": ("RAGSIFT_CACHE",),
+    "log_json": ("RAGSIFT_LOG_JSON",),
+    "log_level": ("RAGSIFT_LOG_LEVEL",),
+}
+CONFIG_ENV = "RAGSIFT_CONFIG"
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class ServiceSettings(BaseModel):
+    """Validated, immutable service settings; build with :meth:`load` (file + env + arguments)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    collection: Path | None = None
+    reranker_type: str = "cross-encoder"
+    reranker_model: str | None = None
+    served_model_name: str | None = None
+    strict_model: bool = True
+    max_length: int = Field(512, ge=8)
+    api_keys: tuple[SecretStr, ...] = ()
+    max_passages: int = Field(1000, ge=1)
+    max_chars_per_passage: int = Field(50_000, ge=1)
+    max_query_chars: int = Field(10_000, ge=1)
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    batch_max_size: int = Field(64, ge=1)
+    batch_max_wait_ms: float = Field(5.0, ge=0, le=1000)
+    queue_max: int = Field(64, ge=1)
+    request_timeout_s: float = Field(30.0, gt=0)
+    micro_batching: bool = True
+    cache: str = "off"
+    log_json: bool = True
+    log_level: str = "info"
+
+    @field_validator("host", "reranker_type")
+    @classmethod
+    def _non_empty(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must be a non-empty string")
+        return v.strip()
+
+    @field_validator("reranker_model", "served_model_name")
+    @classmethod
+    def _optional_name(cls, v: str | None) -> str | None:
+        return v.strip() or None if v is not None else None
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _keys(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = [k for k in (part.strip() for part in v.split(",")) if k]
+        if isinstance(v, (list, tuple)):
+            for key in v:
+                raw = key.get_secret_value() if isinstance(key, SecretStr) else key
+                if not isinstance(raw, str) or not raw.strip() or raw != raw.strip():
+                    raise ValueError("every API key must be a non-empty string without surrounding spaces")
+        return v
+
+    @field_validator("cache")
+    @classmethod
+    def _cache(cls, v: str) -> str:
+        spec = v.strip()
+        if spec.lower() in ("off", "memory") or (spec.lower().startswith("sqlite:") and spec[7:].strip()):
+            return spec
+        raise ValueError("must be 'off', 'memory' or 'sqlite:PATH'")
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        if v.strip().lower() not in _LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
+        return v.strip().lower()
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def load(
+        cls,
+        config_file: str | os.PathLike[str] | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        **explicit: Any,
+    ) -> "ServiceSettings":
+        """Settings from the TOML file, then the environment, then ``explicit`` (``None`` = unset)."""
+        environ = os.environ if environ is None else environ
+        unknown = sorted(set(explicit) - set(cls.model_fields))
+        if unknown:
+            raise ConfigError(f"unknown service setting(s) {', '.join(unknown)}; valid: {', '.join(cls.model_fields)}")
+        values: dict[str, tuple[Any, str]] = {}
+        path = config_file if config_file is not None else (environ.get(CONFIG_ENV) or None)
+        if path is not None:
+            values.update(_from_toml(Path(path), set(cls.model_fields)))
+        values.update(_from_env(environ))
+        values.update({k: (v, f"argument {k}=") for k, v in explicit.items() if v is not None})
+        try:
+            return cls(**{k: v for k, (v, _) in values.items()})
+        except ValidationError as exc:
+            raise _config_error(exc, values) from None
+
+    def describe(self) -> dict[str, Any]:
+        """Settings as plain values for logs; API keys appear only as a count."""
+        out = self.model_dump(mode="json")
+        out["api_keys"] = f"{len(self.api_keys)} configured"
+        return out
+
+
+def _from_toml(path: Path, fields: set[str]) -> dict[str, tuple[Any, str]]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist; fix the path or unset {CONFIG_ENV}") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {str(path)!r} cannot be read as TOML: {exc}") from None
+    table = data.get("service", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"config file {str(path)!r}: [service] must be a table")
+    unknown = sorted(set(table) - fields)
+    if unknown:
+        raise ConfigError(
+            f"config file {str(path)!r} [service] has unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(fields))}"
+        )
+    return {k: (v, f"{path} [service]") for k, v in table.items()}
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
+    found = {}
+    for name, variables in ENV_VARS.items():
+        for var in variables:
+            raw = environ.get(var)
+            if raw is not None and raw.strip():
+                found[name] = (raw.strip(), var)
+                break
+    return found
+
+
+def _config_error(exc: ValidationError, values: Mapping[str, tuple[Any, str]]) -> ConfigError:
+    problems = []
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err["loc"] else "?"
+        value, source = values.get(name, ("<default>", "default"))
+        shown = "<hidden>" if name == "api_keys" else repr(value)
+        env = f" (environment: {', '.join(ENV_VARS[name])})" if name in ENV_VARS else ""
+        problems.append(f"setting {name}={shown} from {source} is not valid: {err['msg']}{env}")
+    return ConfigError("; ".join(problems))

@@ -1,0 +1,389 @@
+"""Train a cross-encoder reranker on a BEIR split's own judgements (``ragsift train-reranker``).
+
+The default recipe (chosen by the dev-set ablation in ``docs/training.md``):
+
+1. **groups, not pairs**: each training example is one query with one positive and
+   ``negatives`` hard negatives sampled from ragsift's hybrid top ``negative_pool`` (positives
+   removed; see :mod:`ragsift.train.data`);
+2. **listwise loss**: softmax cross-entropy over the group (the positive must win), which gives
+   every step a relative signal instead of the label prior that pointwise BCE settles on;
+3. **unsupervised title → body groups** mixed in (``title_ratio`` per judged group);
+4. **a new head that learns fast**: pooler reset to the identity, head learning rate
+   ``head_lr`` (1e-3) against ``lr`` (5e-5) for the encoder, linear warm-up then decay;
+5. **calibration**: a logistic fit of the logits on the last trained groups is folded into the
+   head (``w·x + b``), so ``sigmoid(logit)`` is a probability (interpolation and thresholds use
+   it) while the ranking is unchanged.
+
+The output folder is a plain ``BertForSequenceClassification`` (or the base's architecture)
+with its tokenizer and a ``ragsift_train.json`` manifest (recipe, data, loss curve, timings).
+:class:`~ragsift.rerank.cross_encoder.CrossEncoderReranker` and sentence-transformers'
+``CrossEncoder`` load it; :func:`~ragsift.rerank.resolve.record_trained` makes it the default
+reranker of ``--rerank`` and the quickstart.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Sequence
+
+from ragsift._enums import parse_enum
+from ragsift._lazy import require
+from ragsift.errors import ConfigError
+from ragsift.train.data import (
+    TrainingQuery,
+    judged_queries,
+    mine_candidates,
+    open_or_build_collection,
+    sample_negatives,
+    title_queries,
+)
+from ragsift.train.loop import (
+    StepClock,
+    TrainLog,
+    check_out_dir,
+    fraction,
+    linear_warmup_decay,
+    positive,
+    write_model_dir,
+)
+from ragsift.train.models import Pooler, count_layers, freeze_bottom, load_base
+
+__all__ = ["Loss", "RerankerTrainConfig", "TRAIN_MANIFEST", "Group", "make_groups", "train_reranker", "fit_groups", "score_pairs"]
+
+log = logging.getLogger(__name__)
+
+TRAIN_MANIFEST = "ragsift_train.json"
+
+
+class Loss(str, Enum):
+    """Training objective over a group (1 positive + k negatives)."""
+
+    LISTWISE = "listwise"  # softmax cross-entropy: the positive against its negatives
+    BCE = "bce"  # pointwise binary cross-entropy on every pair
+
+
+@dataclass
+class RerankerTrainConfig:
+    """Options of :func:`train_reranker`; validated on construction. See ``ragsift train-reranker --help``."""
+
+    data_dir: Path
+    out_dir: Path
+    split: str = "train"
+    base: str | None = None
+    collection_dir: Path | None = None
+    num_layers: int | None = None
+    freeze_layers: int = 0
+    negatives: int = 7
+    negative_pool: int = 30
+    title_ratio: float = 1.0
+    epochs: float = 1.0
+    batch_groups: int = 2
+    max_length: int = 192
+    lr: float = 5e-5
+    head_lr: float = 1e-3
+    warmup: float = 0.1
+    weight_decay: float = 0.01
+    loss: Loss | str = Loss.LISTWISE
+    pooler: Pooler | str = Pooler.AUTO
+    calibrate: bool = True
+    exclude_queries: Sequence[str] = ()
+    max_minutes: float | None = None
+    seed: int = 0
+    show_progress: bool = True
+    record: bool = True
+
+    def __post_init__(self) -> None:
+        self.data_dir, self.out_dir = Path(self.data_dir), Path(self.out_dir)
+        self.loss = parse_enum(Loss, self.loss, param="loss")
+        self.pooler = parse_enum(Pooler, self.pooler, param="pooler")
+        positive(self.num_layers, "num_layers", allow_none=True)
+        positive(self.freeze_layers, "freeze_layers", allow_zero=True)
+        positive(self.negatives, "negatives")
+        positive(self.negative_pool, "negative_pool")
+        if self.negative_pool < self.negatives:
+            raise ConfigError(
+                f"negative_pool={self.negative_pool} is smaller than negatives={self.negatives}; "
+                "hard negatives are drawn from the top negative_pool first-stage hits. Fix: raise negative_pool"
+            )
+        positive(self.title_ratio, "title_ratio", kind=float, allow_zero=True)
+        positive(self.epochs, "epochs", kind=float)
+        positive(self.batch_groups, "batch_groups")
+        positive(self.max_length, "max_length")
+        positive(self.lr, "lr", kind=float)
+        positive(self.head_lr, "head_lr", kind=float)
+        fraction(self.warmup, "warmup")
+        positive(self.weight_decay, "weight_decay", kind=float, allow_zero=True)
+        positive(self.max_minutes, "max_minutes", kind=float, allow_none=True)
+        if self.max_length < 16:
+            raise ConfigError(f"max_length={self.max_length} is too short for a (query, passage) pair; use >= 16")
+
+    def recipe(self) -> dict[str, Any]:
+        d = asdict(self)
+        for key in ("data_dir", "out_dir", "collection_dir", "exclude_queries", "show_progress", "record"):
+            d.pop(key)
+        d["loss"], d["pooler"] = self.loss.value, self.pooler.value
+        return d
+
+
+@dataclass
+class Group:
+    """One training example: a query, its positive passage first, then the negatives."""
+
+    query: str
+    passages: list[str]
+    source: str
+
+
+def make_groups(
+    judged: list[TrainingQuery],
+    titles: list[TrainingQuery],
+    texts: dict[str, str],
+    *,
+    epochs: float,
+    title_ratio: float,
+    negatives: int,
+    negative_pool: int,
+    seed: int,
+) -> list[Group]:
+    """The shuffled training groups: ``epochs`` passes over every (judged query, positive), plus title groups.
+
+    Each pass draws fresh negatives. Title groups number ``round(title_ratio × judged groups
+    used)``, each title query used once. Queries with fewer than ``negatives`` candidates are skipped.
+    """
+    rng = random.Random(seed)
+    pairs = [(q, p) for q in judged for p in q.positives if len(q.candidates) >= negatives]
+    groups: list[Group] = []
+    n_judged = round(epochs * len(pairs))
+    order: list = []
+    while len(order) < n_judged:
+        epoch = pairs[:]
+        rng.shuffle(epoch)
+        order.extend(epoch)
+    for query, pos in order[:n_judged]:
+        negs = sample_negatives(query, negatives, rng, pool=negative_pool)
+        groups.append(Group(query.text, [texts[pos]] + [texts[d] for d in negs], "judged"))
+    usable_titles = [q for q in titles if len(q.candidates) >= negatives]
+    for query in usable_titles[: round(title_ratio * n_judged)]:
+        negs = sample_negatives(query, negatives, rng, pool=negative_pool)
+        groups.append(Group(query.text, [texts[query.positives[0]]] + [texts[d] for d in negs], "title"))
+    rng.shuffle(groups)
+    return groups
+
+
+def train_reranker(cfg: RerankerTrainConfig) -> dict[str, Any]:
+    """Mine, train, calibrate and save a reranker; returns the manifest written to ``out_dir``."""
+    from ragsift.ingest import load_beir
+
+    start = time.perf_counter()
+    data = load_beir(cfg.data_dir, split=cfg.split)
+    check_out_dir(cfg.out_dir, TRAIN_MANIFEST)
+    judged = judged_queries(data.queries, data.qrels, exclude=cfg.exclude_queries)
+    if not judged:
+        raise ConfigError(f"split {cfg.split!r} of {cfg.data_dir} has no judged query with a positive left to train on")
+    n_pairs = sum(len(q.positives) for q in judged)
+    n_titles = round(cfg.title_ratio * round(cfg.epochs * n_pairs))
+    titles = title_queries(data.corpus, limit=n_titles + 64, seed=cfg.seed) if n_titles else []
+    texts = {d.id: d.text for d in data.corpus}
+
+    mining = _mine(cfg, data, judged + titles)
+    groups = make_groups(
+        judged, titles, texts, epochs=cfg.epochs, title_ratio=cfg.title_ratio,
+        negatives=cfg.negatives, negative_pool=cfg.negative_pool, seed=cfg.seed,
+    )
+    if not groups:
+        raise ConfigError(f"no training group could be made (need >= {cfg.negatives} mined candidates per query)")
+
+    base = load_base(cfg.base, num_layers=cfg.num_layers, pooler=cfg.pooler, seed=cfg.seed)
+    freeze_bottom(base.model, cfg.freeze_layers)
+    train_start = time.perf_counter()
+    train_log = fit_groups(base.model, base.tokenizer, groups, cfg)
+    train_s = time.perf_counter() - train_start
+    calibration = _calibrate(base.model, base.tokenizer, groups, cfg) if cfg.calibrate else None
+
+    manifest = {
+        "trainer": "ragsift.train.reranker.train_reranker",
+        "base": cfg.base or "all-MiniLM-L6-v2 (bundled)",
+        "base_path": base.source,
+        "new_head": base.new_head,
+        "layers": count_layers(base.model),
+        "parameters": sum(p.numel() for p in base.model.parameters()),
+        "recipe": cfg.recipe(),
+        "data": {
+            "dataset": data.name,
+            "split": cfg.split,
+            "judged_queries": len(judged),
+            "excluded_queries": len(set(cfg.exclude_queries)),
+            "groups": len(groups),
+            "judged_groups": sum(g.source == "judged" for g in groups),
+            "title_groups": sum(g.source == "title" for g in groups),
+        },
+        "mining": mining,
+        "training": {**train_log.summary(), "seconds": round(train_s, 1)},
+        "calibration": calibration,
+    }
+
+    def write(staging: Path) -> None:
+        base.model.save_pretrained(staging, safe_serialization=True)
+        base.tokenizer.save_pretrained(staging)
+
+    manifest["total_seconds"] = round(time.perf_counter() - start, 1)
+    write_model_dir(cfg.out_dir, write, TRAIN_MANIFEST, manifest)
+    if cfg.record:
+        from ragsift.rerank.resolve import record_trained
+
+        record_trained(cfg.out_dir)
+    return manifest
+
+
+def _mine(cfg: RerankerTrainConfig, data, queries: list[TrainingQuery]) -> dict[str, Any]:
+    from ragsift.pipeline.search import Searcher
+
+    begin = time.perf_counter()
+    coll = open_or_build_collection(cfg.collection_dir, data.corpus, data.name, show_progress=cfg.show_progress)
+    bar = _bar(len(queries), "mining hard negatives", "q", cfg.show_progress)
+    mine_candidates(Searcher(coll), queries, depth=cfg.negative_pool, progress=bar.update if bar else None)
+    if bar:
+        bar.close()
+    return {"collection": str(coll.path), "queries": len(queries), "depth": cfg.negative_pool, "seconds": round(time.perf_counter() - begin, 1)}
+
+
+def _bar(total: int, desc: str, unit: str, show: bool):
+    if not show:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit)
+
+
+def _param_groups(model: Any, cfg) -> list[dict]:
+    head, body_decay, body_plain = [], [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if name.startswith("classifier") or ".pooler." in name or name.startswith("pooler"):
+            head.append(p)
+        elif name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name:
+            body_plain.append(p)
+        else:
+            body_decay.append(p)
+    return [
+        {"params": head, "lr": cfg.head_lr, "weight_decay": 0.0, "base_lr": cfg.head_lr},
+        {"params": body_decay, "lr": cfg.lr, "weight_decay": cfg.weight_decay, "base_lr": cfg.lr},
+        {"params": body_plain, "lr": cfg.lr, "weight_decay": 0.0, "base_lr": cfg.lr},
+    ]
+
+
+def _group_loss(torch, logits, size: int, loss: Loss):
+    scores = logits.view(-1, size)
+    if loss is Loss.LISTWISE:
+        return torch.nn.functional.cross_entropy(scores, torch.zeros(scores.shape[0], dtype=torch.long))
+    labels = torch.zeros_like(scores)
+    labels[:, 0] = 1.0
+    return torch.nn.functional.binary_cross_entropy_with_logits(scores, labels)
+
+
+def fit_groups(model: Any, tokenizer: Any, groups: list[Group], cfg) -> TrainLog:
+    """The training loop: ``cfg.batch_groups`` groups per step, AdamW with two learning rates, warm-up then linear decay.
+
+    ``cfg`` needs ``batch_groups, max_length, lr, head_lr, warmup, weight_decay, loss, max_minutes, seed, show_progress``.
+    """
+    torch = require("torch")
+    torch.manual_seed(cfg.seed)
+    size = len(groups[0].passages)
+    steps = math.ceil(len(groups) / cfg.batch_groups)
+    warmup = int(cfg.warmup * steps)
+    optimizer = torch.optim.AdamW([g for g in _param_groups(model, cfg) if g["params"]])
+    clock = StepClock(cfg.max_minutes)
+    train_log = TrainLog(every=max(1, min(10, steps // 20 or 1)))
+    bar = _bar(steps, "training reranker", "step", cfg.show_progress)
+    model.train()
+    for step in range(steps):
+        if clock.expired():
+            train_log.stopped_early = f"max_minutes={cfg.max_minutes} reached after {step} of {steps} steps"
+            break
+        factor = linear_warmup_decay(step, steps, warmup)
+        for group in optimizer.param_groups:
+            group["lr"] = group["base_lr"] * factor
+        batch = groups[step * cfg.batch_groups : (step + 1) * cfg.batch_groups]
+        features = _tokenize(tokenizer, batch, cfg.max_length)
+        logits = model(**features).logits[:, 0]
+        loss = _group_loss(torch, logits, size, cfg.loss)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        train_log.add(float(loss))
+        if bar:
+            bar.update(1)
+            bar.set_postfix(loss=f"{(train_log.losses or [float(loss)])[-1]:.3f}")
+    if bar:
+        bar.close()
+    model.eval()
+    return train_log
+
+
+def _tokenize(tokenizer: Any, groups: list[Group], max_length: int):
+    queries = [g.query for g in groups for _ in g.passages]
+    passages = [p for g in groups for p in g.passages]
+    return tokenizer(queries, passages, truncation="only_second", max_length=max_length, padding=True, return_tensors="pt")
+
+
+def score_pairs(model: Any, tokenizer: Any, groups: list[Group], max_length: int, batch_groups: int = 4) -> list[list[float]]:
+    """Logits of every passage of every group (eval mode, no gradients)."""
+    torch = require("torch")
+    out = []
+    model.eval()
+    with torch.inference_mode():
+        for i in range(0, len(groups), batch_groups):
+            batch = groups[i : i + batch_groups]
+            logits = model(**_tokenize(tokenizer, batch, max_length)).logits[:, 0].tolist()
+            k = 0
+            for g in batch:
+                out.append(logits[k : k + len(g.passages)])
+                k += len(g.passages)
+    return out
+
+
+def _calibrate(model: Any, tokenizer: Any, groups: list[Group], cfg, n_groups: int = 48) -> dict[str, Any]:
+    """Fit ``sigmoid(a·logit + b)`` to the labels of the last ``n_groups`` trained groups; fold it into the head."""
+    torch = require("torch")
+    sample = groups[-n_groups:]
+    logits = score_pairs(model, tokenizer, sample, cfg.max_length)
+    x = torch.tensor([v for row in logits for v in row], dtype=torch.float64)
+    y = torch.tensor([1.0 if j == 0 else 0.0 for row in logits for j in range(len(row))], dtype=torch.float64)
+    a, b = fit_platt(torch, x, y)
+    if not a > 0:
+        return {"applied": False, "reason": f"fitted scale {a:.4g} is not positive (the scores do not separate the labels)"}
+    head = _final_linear(model)
+    with torch.no_grad():
+        head.weight.mul_(a)
+        head.bias.mul_(a).add_(b)
+    return {"applied": True, "scale": round(a, 6), "shift": round(b, 6), "pairs": int(x.numel()), "on": "last trained groups"}
+
+
+def fit_platt(torch, x, y, iters: int = 100, ridge: float = 1.0) -> tuple[float, float]:
+    """Logistic regression of ``y`` on ``x`` (Newton's method, L2 ``ridge`` on the scale so separable data stays finite)."""
+    a, b = torch.tensor(1.0, dtype=torch.float64), torch.tensor(0.0, dtype=torch.float64)
+    for _ in range(iters):
+        p = torch.sigmoid(a * x + b)
+        w = (p * (1 - p)).clamp_min(1e-9)
+        g = torch.stack([((p - y) * x).sum() + ridge * a, (p - y).sum()])
+        h = torch.stack([torch.stack([(w * x * x).sum() + ridge, (w * x).sum()]), torch.stack([(w * x).sum(), w.sum()])])
+        h = h + 1e-6 * torch.eye(2, dtype=torch.float64)
+        delta = torch.linalg.solve(h, g)
+        a, b = a - delta[0], b - delta[1]
+        if float(delta.abs().max()) < 1e-8:
+            break
+    return float(a), float(b)
+
+
+def _final_linear(model: Any):
+    """The last Linear layer of the scoring head (``classifier`` or ``classifier.out_proj``)."""
+    head = model.classifier
+    return getattr(head, "out_proj", head)

@@ -1,0 +1,85 @@
+"""ServiceSettings: TOML file < environment < explicit arguments; errors name setting, value and source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ragsift.errors import ConfigError
+from ragsift.service import ServiceSettings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "ragsift.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults():
+    s = ServiceSettings.load(environ={})
+    assert (s.host, s.port, s.max_length, s.max_passages, s.queue_max) == ("127.0.0.1", 8000, 512, 1000, 64)
+    assert s.max_body_bytes == 10 * 1024 * 1024 and s.micro_batching and s.cache == "off" and s.api_keys == ()
+
+
+def test_file_then_environment_then_arguments(tmp_path):
+    config = write(tmp_path, '[service]\nport = 9000\nqueue_max = 5\nreranker_model = "from-file"\ncache = "memory"\n')
+    env = {"RAGSIFT_PORT": "9100", "RERANKER_MODEL": "from-env", "RAGSIFT_MICRO_BATCHING": "false"}
+    s = ServiceSettings.load(config, environ=env, queue_max=7, port=None)
+    assert s.port == 9100  # env beats file; port=None means "not given"
+    assert s.queue_max == 7  # argument beats file
+    assert s.reranker_model == "from-env" and s.cache == "memory" and s.micro_batching is False
+
+
+def test_config_file_from_environment_and_ragsift_variables_win(tmp_path):
+    config = write(tmp_path, "[service]\nmax_passages = 10\n")
+    env = {"RAGSIFT_CONFIG": str(config), "RERANKER_TYPE": "nim", "RAGSIFT_RERANKER_TYPE": "cohere"}
+    s = ServiceSettings.load(environ=env)
+    assert s.max_passages == 10 and s.reranker_type == "cohere"
+
+
+def test_bad_environment_value_names_setting_value_and_variable():
+    with pytest.raises(ConfigError) as err:
+        ServiceSettings.load(environ={"RAGSIFT_PORT": "eighty"})
+    message = str(err.value)
+    assert "port='eighty'" in message and "RAGSIFT_PORT" in message and "integer" in message
+
+
+def test_bad_file_value_names_the_file(tmp_path):
+    config = write(tmp_path, "[service]\nbatch_max_size = 0\n")
+    with pytest.raises(ConfigError, match=r"batch_max_size=0 from .*ragsift.toml \[service\].*greater than or equal to 1"):
+        ServiceSettings.load(config, environ={})
+
+
+def test_bad_argument_names_the_argument():
+    with pytest.raises(ConfigError, match=r"cache='redis' from argument cache=.*'off', 'memory' or 'sqlite:PATH'"):
+        ServiceSettings.load(environ={}, cache="redis")
+
+
+def test_unknown_keys_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="unknown key.*prot"):
+        ServiceSettings.load(write(tmp_path, "[service]\nprot = 1\n"), environ={})
+    with pytest.raises(ConfigError, match="unknown service setting.*colour"):
+        ServiceSettings.load(environ={}, colour="blue")
+    with pytest.raises(ConfigError, match="does not exist"):
+        ServiceSettings.load(tmp_path / "missing.toml", environ={})
+
+
+def test_api_keys_are_secret():
+    s = ServiceSettings.load(environ={"RAGSIFT_API_KEYS": "alpha-key, beta-key"})
+    assert [k.get_secret_value() for k in s.api_keys] == ["alpha-key", "beta-key"]
+    assert "alpha-key" not in repr(s) and "alpha-key" not in str(s.describe())
+    with pytest.raises(ConfigError) as err:
+        ServiceSettings.load(environ={}, api_keys=["good-key", " spaced "])
+    assert "spaced" not in str(err.value) and "api_keys=<hidden>" in str(err.value)
+
+
+@pytest.mark.parametrize("spec", ["off", "memory", "MEMORY", "sqlite:/tmp/x.db"])
+def test_cache_specs(spec):
+    assert ServiceSettings(cache=spec).cache == spec
+
+
+def test_settings_are_immutable():
+    s = ServiceSettings()
+    with pytest.raises(Exception):
+        s.port = 1  # type: ignore[misc]
