@@ -310,7 +310,8 @@ def check_overload(step: dict, timeout_s: float) -> dict:
 def run_mode(args, model_dir: Path, mode: str, bodies: list[dict], log_dir: Path) -> dict:
     print(f"\n== micro_batching={mode}: starting the server ...", flush=True)
     with Server(args, model_dir, mode, log_dir) as base:
-        asyncio.run(run_step(base, bodies[:2], 1, 0.1, args))  # warm the full-size path (not recorded)
+        warm = asyncio.run(run_step(base, bodies[:2], 1, 0.1, args))  # warm the full-size path (not recorded)
+        print(f"   warm-up request: {warm['max_latency_any_ms']} ms", flush=True)
         steps = []
         for clients in args.clients:
             step = asyncio.run(run_step(base, bodies, clients, args.duration, args))
@@ -319,6 +320,7 @@ def run_mode(args, model_dir: Path, mode: str, bodies: list[dict], log_dir: Path
         overload = asyncio.run(run_step(base, bodies, args.overload_clients, args.duration, args))
         print(f"   {args.overload_clients:>3} clients (overload): {_line(overload)}", flush=True)
     return {
+        "warm_up_request_ms": warm["max_latency_any_ms"],
         "steps": steps,
         "overload": overload,
         "checks": {
@@ -348,12 +350,18 @@ def to_markdown(result: dict) -> str:
         f"batch_max_size {cfg['batch_max_size']} pairs, batch_max_wait_ms {cfg['batch_max_wait_ms']}, "
         f"request_timeout_s {cfg['server_timeout_s']}; client timeout {cfg['request_timeout_s']} s. Server and load "
         f"generator are separate processes on the same machine ({result['machine']['cores']} cores, load average at "
-        f"start {result['machine']['load_avg_at_start']}).",
+        f"start {result['machine']['load_avg_at_start']}, at end {result['machine'].get('load_avg_at_end')}: other "
+        "processes may share the CPU).",
         "",
         "| clients | req/s on | req/s off | p50 ms on | p50 ms off | p95 ms on | p95 ms off | p99 ms on | p99 ms off "
         "| req/turn on | req/turn off | statuses on | statuses off |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    legend = (
+        "req/s: 200 answers per second of step wall time; p50/p95/p99: latency of the 200 answers; req/turn: "
+        "mean requests per model turn (server metrics; > 1 means the batcher merged requests); statuses: "
+        "answers by HTTP status (or timeout/transport error)."
+    )
     blank = {"clients": None, "ok_per_s": "–", "p50_ms": "–", "p95_ms": "–", "p99_ms": "–",
              "requests_per_model_turn": "–", "statuses": {}}
     runs = [m for m in (on, off) if m]
@@ -373,7 +381,7 @@ def to_markdown(result: dict) -> str:
             f"{b['p95_ms']} | {a['p99_ms']} | {b['p99_ms']} | {a['requests_per_model_turn']} | "
             f"{b['requests_per_model_turn']} | {_statuses(a)} | {_statuses(b)} |"
         )
-    lines += ["", "## Checks", ""]
+    lines += ["", legend, "", "## Checks", ""]
     for mode, data in modes.items():
         within = data["checks"]["within_bound"]
         passed = all(c["passed"] for c in within if c["applies"])
@@ -429,8 +437,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--queue-max", type=int, default=16)
     p.add_argument("--batch-max-size", type=int, default=180, help="pairs per model turn (4 requests of 45)")
     p.add_argument("--batch-max-wait-ms", type=float, default=5.0)
-    p.add_argument("--server-timeout", type=float, default=120.0, help="the service's request_timeout_s")
-    p.add_argument("--request-timeout", type=float, default=180.0, help="the client's limit per request")
+    p.add_argument("--server-timeout", type=float, default=300.0, help="the service's request_timeout_s")
+    p.add_argument("--request-timeout", type=float, default=600.0, help="the client's limit per request")
     p.add_argument("--max-backoff", type=float, default=2.0, help="cap on the sleep after a 429/503")
     p.add_argument("--modes", nargs="+", default=["on", "off"], choices=["on", "off"])
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
@@ -462,6 +470,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="ragsift-load-") as log_dir:
         for mode in args.modes:
             modes[mode] = run_mode(args, model_dir, mode, bodies, Path(log_dir))
+    machine["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
     result = {
         "benchmark": "service_load",
         "machine": machine,

@@ -169,6 +169,14 @@ def hold_model_thread(app, gate: threading.Event):
     return app.state.ragsift.runner.executor.submit(gate.wait, WAIT_S)
 
 
+def wait_submitted(app, jobs: int) -> None:
+    """Wait until ``jobs`` requests (besides the warm-up) have been handed to the model thread."""
+    wait_until(
+        lambda: metric(app, "ragsift_stage_seconds_count", {"stage": "queue"}) >= jobs + 1,
+        what=f"{jobs} request(s) handed to the model thread",
+    )
+
+
 def metric(app, name: str, labels: dict | None = None) -> float:
     value = app.state.ragsift.metrics.registry.get_sample_value(name, labels or {})
     return 0.0 if value is None else value

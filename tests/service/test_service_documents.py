@@ -142,6 +142,18 @@ def test_invalid_batches_are_rejected_and_nothing_is_written(served, documents, 
     assert bm25(client, "zebras") == []
 
 
+def test_a_collection_never_written_to_disk_takes_its_first_documents(tmp_path, tiny_st_model, ce_reranker):
+    config = CollectionConfig(embed_model=str(tiny_st_model), chunking=ChunkingConfig(mode="none"))
+    empty = Collection.create(tmp_path / "new", config)
+    app = create_app(ServiceSettings(log_json=False), reranker=ce_reranker, collection=empty)
+    with TestClient(app) as client:
+        wait_ready(client)
+        assert bm25(client, "zebras") == []
+        assert ok(add(client, ZEBRA)) == {"added": 1, "replaced": 0, "chunks": 1, "documents": 1}
+        assert bm25(client, "zebras") == ["zebra"]
+    assert sorted(Collection.open(tmp_path / "new").documents) == ["zebra"]
+
+
 def test_no_collection_served_is_404(ce_reranker):
     app = create_app(ServiceSettings(log_json=False), reranker=ce_reranker)
     with TestClient(app) as client:

@@ -31,7 +31,8 @@ def test_not_ready_until_the_model_is_warmed_up():
         ready = client.get("/v1/health/ready")
         assert ready.status_code == 503 and ready.json()["error"]["type"] == "not_ready"
         assert ready.headers["retry-after"] == "1"
-        ranking = client.post("/v1/ranking", json={"model": "overlap", "query": {"text": "q"}, "passages": [{"text": "a"}]})
+        body = {"model": "overlap", "query": {"text": "q"}, "passages": [{"text": "a"}]}
+        ranking = client.post("/v1/ranking", json=body)
         assert ranking.status_code == 503 and "loading" in ranking.json()["message"]
         assert client.get("/health").status_code == 503
         assert metric(app, "ragsift_ready") == 0
@@ -51,6 +52,18 @@ def test_failed_start_keeps_readiness_503_with_the_reason():
         wait_until(lambda: state.load_error is not None, what="load failure")
         ready = client.get("/v1/health/ready")
         assert ready.status_code == 503 and "ModelNotFoundError: no model at /x" in ready.json()["message"]
+        assert client.get("/v1/health/live").status_code == 200
+
+
+def test_shutting_down_answers_503_and_readiness_turns_503():
+    app = create_app(ServiceSettings(), reranker=OverlapReranker())
+    with TestClient(app) as client:
+        wait_ready(client)
+        app.state.ragsift.begin_shutdown()  # what SIGTERM does under run()
+        ready = client.get("/v1/health/ready")
+        assert ready.status_code == 503 and ready.json()["error"]["type"] == "shutting_down"
+        late = client.post("/rerank", json={"query": "q", "texts": ["a"]})
+        assert late.status_code == 503 and late.json()["error"]["type"] == "shutting_down"
         assert client.get("/v1/health/live").status_code == 200
 
 
@@ -142,9 +155,11 @@ def test_run_drains_in_flight_requests_on_sigterm():
             time.sleep(0.05)
         result: dict = {}
         body = {"model": "overlap", "query": {"text": "q"}, "passages": [{"text": "q a"}]}
-        worker = threading.Thread(target=lambda: result.update(r=httpx.post(f"{base}/v1/ranking", json=body, timeout=WAIT_S)))
+        post = lambda: result.update(r=httpx.post(f"{base}/v1/ranking", json=body, timeout=WAIT_S))  # noqa: E731
+        worker = threading.Thread(target=post)
         worker.start()
-        time.sleep(0.2)  # the request is now with the (slow) model
+        in_model = 'ragsift_stage_seconds_count{stage="queue"} 2.0'  # the warm-up and this request
+        wait_until(lambda: in_model in httpx.get(f"{base}/v1/metrics").text, what="request handed to the model")
         proc.send_signal(signal.SIGTERM)
         worker.join(WAIT_S)
         assert result["r"].status_code == 200  # drained, not dropped

@@ -23,6 +23,7 @@ from service.service_kit import (
     metric,
     serve,
     wait_ready,
+    wait_submitted,
     wait_until,
 )
 
@@ -67,8 +68,7 @@ def test_timeout_answers_504_and_drops_requests_still_queued():
         gate = threading.Event()
         hold_model_thread(app, gate)
         running = post_all(base, "/v1/ranking", [nim_body("first", ["a"])])
-        wait_until(lambda: state.batcher.depth == 0 and metric(app, "ragsift_queue_depth") == 0)
-        time.sleep(0.05)  # "first" is now submitted to the (held) model thread
+        wait_submitted(app, 1)  # "first" is with the (held) model thread
         start = time.perf_counter()
         late = httpx.post(f"{base}/v1/ranking", json=nim_body("second", ["b"]))
         assert late.status_code == 504 and late.json()["error"]["type"] == "timeout"
@@ -94,8 +94,7 @@ def _concurrent_rankings(reranker, batching: bool) -> tuple[list[dict], dict]:
         gate = threading.Event()
         hold_model_thread(app, gate)
         first = post_all(base, "/v1/ranking", bodies[-1:])
-        wait_until(lambda: state.batcher.depth == 0, what="first request taken")
-        time.sleep(0.05)
+        wait_submitted(app, 1)
         rest = post_all(base, "/v1/ranking", bodies[:-1])
         wait_until(lambda: state.batcher.depth == 5, what="five requests queued")
         gate.set()
@@ -130,8 +129,7 @@ def test_same_query_requests_share_one_score_call():
         gate = threading.Event()
         hold_model_thread(app, gate)
         blocker = post_all(base, "/v1/ranking", [nim_body("other", ["x"])])
-        wait_until(lambda: state.batcher.depth == 0)
-        time.sleep(0.05)
+        wait_submitted(app, 1)
         futures = post_all(base, "/v1/ranking", [nim_body("cats eat", d) for d in docs])
         wait_until(lambda: state.batcher.depth == 3)
         reranker.calls.clear()
@@ -154,8 +152,7 @@ def test_a_bad_request_in_a_merged_batch_fails_alone():
         gate = threading.Event()
         hold_model_thread(app, gate)
         blocker = post_all(base, "/v1/ranking", [nim_body("other", ["x"])])
-        wait_until(lambda: state.batcher.depth == 0)
-        time.sleep(0.05)
+        wait_submitted(app, 1)
         futures = post_all(base, "/v1/ranking", bodies)
         wait_until(lambda: state.batcher.depth == 3)
         gate.set()

@@ -47,7 +47,8 @@ def test_bad_environment_value_names_setting_value_and_variable():
 
 def test_bad_file_value_names_the_file(tmp_path):
     config = write(tmp_path, "[service]\nbatch_max_size = 0\n")
-    with pytest.raises(ConfigError, match=r"batch_max_size=0 from .*ragsift.toml \[service\].*greater than or equal to 1"):
+    expected = r"batch_max_size=0 from .*ragsift.toml \[service\].*greater than or equal to 1"
+    with pytest.raises(ConfigError, match=expected):
         ServiceSettings.load(config, environ={})
 
 

@@ -59,7 +59,23 @@ def create_app(
 ) -> FastAPI:
     """The service app. ``reranker``/``collection`` override what ``settings`` would build or open."""
     settings = settings if settings is not None else ServiceSettings()
-    model = reranker if reranker is not None else build_reranker(settings)
+    state = _build_state(settings, reranker if reranker is not None else build_reranker(settings), collection)
+    app = FastAPI(title="ragsift", version=ragsift.__version__, lifespan=_lifespan)
+    app.state.ragsift = state
+    install_error_handlers(app)
+    routers = _routers()
+    for router in routers:
+        app.include_router(router)
+    routes = [route for router in routers for route in router.routes]  # to label requests stopped early
+    # add_middleware wraps: the last added is the outermost.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(APIKeyMiddleware, keys=[k.get_secret_value() for k in settings.api_keys])
+    app.add_middleware(TimeoutMiddleware, timeout_s=settings.request_timeout_s)
+    app.add_middleware(AccessLogMiddleware, metrics=state.metrics, log_json=settings.log_json, routes=lambda: routes)
+    return app
+
+
+def _build_state(settings: ServiceSettings, model: Reranker, collection: Any) -> ServiceState:
     metrics = ServiceMetrics()
     runner = ModelRunner(model, _build_cache(settings.cache))
     if runner.cache is not None:
@@ -73,7 +89,7 @@ def create_app(
         enabled=settings.micro_batching,
     )
     served = ServedReranker(runner)
-    state = ServiceState(
+    return ServiceState(
         settings=settings,
         reranker=served,
         runner=runner,
@@ -83,19 +99,6 @@ def create_app(
         collection=collection,
         searcher=_searcher(collection, served) if collection is not None else None,
     )
-    app = FastAPI(title="ragsift", version=ragsift.__version__, lifespan=_lifespan)
-    app.state.ragsift = state
-    install_error_handlers(app)
-    routers = _routers()
-    for router in routers:
-        app.include_router(router)
-    routes = [route for router in routers for route in router.routes]  # to label requests stopped early
-    # add_middleware wraps: the last added is the outermost.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(APIKeyMiddleware, keys=[k.get_secret_value() for k in settings.api_keys])
-    app.add_middleware(TimeoutMiddleware, timeout_s=settings.request_timeout_s)
-    app.add_middleware(AccessLogMiddleware, metrics=metrics, log_json=settings.log_json, routes=lambda: routes)
-    return app
 
 
 def build_reranker(settings: ServiceSettings) -> Reranker:

@@ -63,6 +63,7 @@ __all__ = [
     "RequestTimeoutError",
     "ErrorRule",
     "rule_for",
+    "error_body",
     "error_response",
     "install_error_handlers",
 ]
@@ -186,8 +187,9 @@ def _headers(exc: BaseException, rule: ErrorRule) -> dict[str, str]:
 
 def error_body(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
     """``(status, JSON body, headers)`` for ``exc``."""
-    if isinstance(exc, RequestValidationError) and _json_syntax_error(exc) is not None:
-        exc = MalformedJSONError(_json_syntax_error(exc))
+    syntax = _json_syntax_error(exc) if isinstance(exc, RequestValidationError) else None
+    if syntax is not None:
+        exc = MalformedJSONError(syntax)
     rule = rule_for(exc)
     message = _message(exc, rule)
     body: dict[str, Any] = {"error": {"type": rule.type, "message": message}, "message": message}

@@ -194,7 +194,8 @@ def _from_toml(path: Path, fields: set[str]) -> dict[str, tuple[Any, str]]:
     unknown = sorted(set(table) - fields)
     if unknown:
         raise ConfigError(
-            f"config file {str(path)!r} [service] has unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(fields))}"
+            f"config file {str(path)!r} [service] has unknown key(s) {', '.join(unknown)}; "
+            f"valid: {', '.join(sorted(fields))}"
         )
     return {k: (v, f"{path} [service]") for k, v in table.items()}
 

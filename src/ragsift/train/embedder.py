@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 from ragsift._lazy import require
 from ragsift.errors import ConfigError
-from ragsift.train.data import judged_queries, open_or_build_collection, sample_negatives, title_queries
+from ragsift.train.data import judged_queries, open_or_build_collection, sample_negatives, split_dev, title_queries
 from ragsift.train.loop import StepClock, TrainLog, check_out_dir, fraction, linear_warmup_decay, positive, write_model_dir
 
 __all__ = ["EmbedderTrainConfig", "Example", "make_examples", "train_embedder", "fit_examples", "document_text"]
@@ -53,6 +53,7 @@ class EmbedderTrainConfig:
     weight_decay: float = 0.01
     scale: float = 20.0
     max_seq_length: int | None = 256
+    holdout: float = 0.0
     exclude_queries: Sequence[str] = ()
     max_minutes: float | None = None
     seed: int = 0
@@ -77,10 +78,11 @@ class EmbedderTrainConfig:
         positive(self.scale, "scale", kind=float)
         positive(self.max_seq_length, "max_seq_length", allow_none=True)
         positive(self.max_minutes, "max_minutes", kind=float, allow_none=True)
+        fraction(self.holdout, "holdout")
 
     def recipe(self) -> dict[str, Any]:
         d = asdict(self)
-        for key in ("data_dir", "out_dir", "collection_dir", "exclude_queries", "show_progress"):
+        for key in ("data_dir", "out_dir", "collection_dir", "exclude_queries", "holdout", "show_progress"):
             d.pop(key)
         return d
 
@@ -136,7 +138,8 @@ def train_embedder(cfg: EmbedderTrainConfig) -> dict[str, Any]:
     start = time.perf_counter()
     data = load_beir(cfg.data_dir, split=cfg.split)
     check_out_dir(cfg.out_dir, TRAIN_MANIFEST)
-    queries = judged_queries(data.queries, data.qrels, exclude=cfg.exclude_queries)
+    heldout = split_dev(data.qrels, cfg.holdout, seed=cfg.seed)[1] if cfg.holdout else []
+    queries = judged_queries(data.queries, data.qrels, exclude={*cfg.exclude_queries, *heldout})
     if not queries:
         raise ConfigError(f"split {cfg.split!r} of {cfg.data_dir} has no judged query with a positive left to train on")
     n_pairs = sum(len(q.positives) for q in queries)
@@ -168,7 +171,8 @@ def train_embedder(cfg: EmbedderTrainConfig) -> dict[str, Any]:
             "split": cfg.split,
             "queries": sum(q.source == "judged" for q in queries),
             "title_queries": sum(q.source == "title" for q in queries),
-            "excluded_queries": len(set(cfg.exclude_queries)),
+            "excluded_queries": len({*cfg.exclude_queries, *heldout}),
+            "heldout_query_ids": heldout,
             "examples": len(examples),
         },
         "mining": {"collection": collection, "depth": cfg.negative_pool, "seconds": round(mine_s, 1)},
@@ -213,7 +217,7 @@ def fit_examples(model: Any, examples: list[Example], cfg) -> TrainLog:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        train_log.add(float(loss))
+        train_log.add(float(loss.detach()))
         if bar:
             bar.update(1)
             bar.set_postfix(loss=f"{float(loss):.3f}")

@@ -41,6 +41,7 @@ from ragsift.train.data import (
     mine_candidates,
     open_or_build_collection,
     sample_negatives,
+    split_dev,
     title_queries,
 )
 from ragsift.train.loop import (
@@ -54,7 +55,7 @@ from ragsift.train.loop import (
 )
 from ragsift.train.models import Pooler, count_layers, freeze_bottom, load_base
 
-__all__ = ["Loss", "RerankerTrainConfig", "TRAIN_MANIFEST", "Group", "make_groups", "train_reranker", "fit_groups", "score_pairs"]
+__all__ = ["Loss", "RerankerTrainConfig", "TRAIN_MANIFEST", "Group", "make_groups", "train_reranker", "fit_groups", "score_pairs", "calibrate_head", "fit_platt"]
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +79,13 @@ class RerankerTrainConfig:
     base: str | None = None
     collection_dir: Path | None = None
     num_layers: int | None = None
-    freeze_layers: int = 0
-    negatives: int = 7
+    freeze_layers: int = 3
+    negatives: int = 3
     negative_pool: int = 30
     title_ratio: float = 1.0
     epochs: float = 1.0
-    batch_groups: int = 2
-    max_length: int = 192
+    batch_groups: int = 4
+    max_length: int = 128
     lr: float = 5e-5
     head_lr: float = 1e-3
     warmup: float = 0.1
@@ -92,8 +93,9 @@ class RerankerTrainConfig:
     loss: Loss | str = Loss.LISTWISE
     pooler: Pooler | str = Pooler.AUTO
     calibrate: bool = True
+    holdout: float = 0.0
     exclude_queries: Sequence[str] = ()
-    max_minutes: float | None = None
+    max_minutes: float | None = 25.0
     seed: int = 0
     show_progress: bool = True
     record: bool = True
@@ -120,12 +122,13 @@ class RerankerTrainConfig:
         fraction(self.warmup, "warmup")
         positive(self.weight_decay, "weight_decay", kind=float, allow_zero=True)
         positive(self.max_minutes, "max_minutes", kind=float, allow_none=True)
+        fraction(self.holdout, "holdout")
         if self.max_length < 16:
             raise ConfigError(f"max_length={self.max_length} is too short for a (query, passage) pair; use >= 16")
 
     def recipe(self) -> dict[str, Any]:
         d = asdict(self)
-        for key in ("data_dir", "out_dir", "collection_dir", "exclude_queries", "show_progress", "record"):
+        for key in ("data_dir", "out_dir", "collection_dir", "exclude_queries", "holdout", "show_progress", "record"):
             d.pop(key)
         d["loss"], d["pooler"] = self.loss.value, self.pooler.value
         return d
@@ -183,7 +186,8 @@ def train_reranker(cfg: RerankerTrainConfig) -> dict[str, Any]:
     start = time.perf_counter()
     data = load_beir(cfg.data_dir, split=cfg.split)
     check_out_dir(cfg.out_dir, TRAIN_MANIFEST)
-    judged = judged_queries(data.queries, data.qrels, exclude=cfg.exclude_queries)
+    heldout = split_dev(data.qrels, cfg.holdout, seed=cfg.seed)[1] if cfg.holdout else []
+    judged = judged_queries(data.queries, data.qrels, exclude={*cfg.exclude_queries, *heldout})
     if not judged:
         raise ConfigError(f"split {cfg.split!r} of {cfg.data_dir} has no judged query with a positive left to train on")
     n_pairs = sum(len(q.positives) for q in judged)
@@ -204,7 +208,7 @@ def train_reranker(cfg: RerankerTrainConfig) -> dict[str, Any]:
     train_start = time.perf_counter()
     train_log = fit_groups(base.model, base.tokenizer, groups, cfg)
     train_s = time.perf_counter() - train_start
-    calibration = _calibrate(base.model, base.tokenizer, groups, cfg) if cfg.calibrate else None
+    calibration = calibrate_head(base.model, base.tokenizer, groups, cfg) if cfg.calibrate else None
 
     manifest = {
         "trainer": "ragsift.train.reranker.train_reranker",
@@ -218,7 +222,8 @@ def train_reranker(cfg: RerankerTrainConfig) -> dict[str, Any]:
             "dataset": data.name,
             "split": cfg.split,
             "judged_queries": len(judged),
-            "excluded_queries": len(set(cfg.exclude_queries)),
+            "excluded_queries": len({*cfg.exclude_queries, *heldout}),
+            "heldout_query_ids": heldout,
             "groups": len(groups),
             "judged_groups": sum(g.source == "judged" for g in groups),
             "title_groups": sum(g.source == "title" for g in groups),
@@ -318,7 +323,7 @@ def fit_groups(model: Any, tokenizer: Any, groups: list[Group], cfg) -> TrainLog
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        train_log.add(float(loss))
+        train_log.add(float(loss.detach()))
         if bar:
             bar.update(1)
             bar.set_postfix(loss=f"{(train_log.losses or [float(loss)])[-1]:.3f}")
@@ -350,7 +355,7 @@ def score_pairs(model: Any, tokenizer: Any, groups: list[Group], max_length: int
     return out
 
 
-def _calibrate(model: Any, tokenizer: Any, groups: list[Group], cfg, n_groups: int = 48) -> dict[str, Any]:
+def calibrate_head(model: Any, tokenizer: Any, groups: list[Group], cfg, n_groups: int = 48) -> dict[str, Any]:
     """Fit ``sigmoid(a·logit + b)`` to the labels of the last ``n_groups`` trained groups; fold it into the head."""
     torch = require("torch")
     sample = groups[-n_groups:]

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr
 
 from ragsift.errors import BadInputError
 from ragsift.rerank.base import rank
-from ragsift.service.routes._common import get_state, score_passages
+from ragsift.service.routes._common import check_limits, get_state, score_passages
 from ragsift.service.scoring import Truncate
 from ragsift.service.state import ServiceState
 
@@ -112,6 +112,7 @@ async def _rerank(
     state.check_model(body.model)
     if body.top_n is not None and body.top_n < 1:
         raise BadInputError(f"top_n={body.top_n} must be a positive integer, or left out for all documents")
+    check_limits(state, body.query, texts, query_field="query", field="documents")  # before tokenizing
     max_tokens = body.max_tokens_per_doc if body.max_tokens_per_doc is not None else max_tokens
     texts = await _cut(state, texts, max_tokens)
     scores = await score_passages(
