@@ -275,24 +275,39 @@ def _parse_weights(value: str | None) -> dict[str, float] | None:
 def _add_eval(sub) -> None:
     p = sub.add_parser(
         "eval",
-        help="evaluate retrievers on a BEIR dataset",
+        help="evaluate retrievers × rerankers on a BEIR dataset (metrics, latency, significance, cost, plots)",
         description="Build (or reuse) a collection of a BEIR corpus, run each retriever on the split's queries, "
-        "and write OUT/results.json and OUT/results.md (NDCG, MRR, Recall, Precision, latency percentiles).",
+        "rerank with each reranker, and write OUT/results.json, OUT/results.md (tables with first-stage baselines, "
+        "deltas and significance marks), OUT/per_query.json, OUT/curves.json and PNG plots. --grid runs every "
+        "retriever (bm25, dense, hybrid-rrf, hybrid-weighted, their tuned variants, parent-child) × every reranker. "
+        "--compare A.json B.json diffs two result files instead.",
     )
-    p.add_argument("--data", required=True, metavar="BEIR_DIR", help="BEIR directory (corpus.jsonl, queries.jsonl, qrels/)")
+    p.add_argument("--data", metavar="BEIR_DIR", help="BEIR directory (corpus.jsonl, queries.jsonl, qrels/)")
     p.add_argument("--split", default="test", help="qrels split (default: test)")
-    p.add_argument("--retrievers", default="bm25,dense,hybrid", help="comma-separated: bm25,dense,hybrid,hybrid-rrf,hybrid-weighted")
-    p.add_argument("--out", required=True, metavar="OUT_DIR", help="where results.json / results.md are written")
+    p.add_argument(
+        "--retrievers",
+        help="comma-separated: bm25, dense, hybrid (= hybrid-rrf), hybrid-rrf, hybrid-weighted, hybrid-rrf-tuned, "
+        "hybrid-weighted-tuned, parent-child (default: bm25,dense,hybrid; with --grid: all but hybrid)",
+    )
+    p.add_argument("--grid", action="store_true", help="every retriever × every reranker (the seed-001 study)")
+    p.add_argument("--out", metavar="OUT_DIR", help="where results.json / results.md / plots are written")
     p.add_argument("--collection", metavar="DIR", help="collection to build or reuse (default: OUT_DIR/collection)")
+    p.add_argument(
+        "--parent-child-collection", metavar="DIR",
+        help="parent–child collection to build or reuse (default: OUT_DIR/collection-parent-child)",
+    )
+    p.add_argument("--child-size", type=int, default=128, help="parent-child: child chunk size in tokens (default: 128)")
+    p.add_argument("--child-overlap", type=int, default=32, help="parent-child: child overlap in tokens (default: 32)")
+    p.add_argument("--parent-size", type=int, default=512, help="parent-child: parent size in tokens (default: 512)")
     p.add_argument("--embed-model", default="all-MiniLM-L6-v2", help="dense model (default: bundled all-MiniLM-L6-v2)")
     p.add_argument("--chunking", choices=["none", "recursive", "markdown"], default="none", help="chunk documents (default: none, the BEIR protocol)")
-    p.add_argument("--metrics", help="comma-separated metrics, e.g. ndcg@10,mrr@10,recall@100 (default: the standard set)")
+    p.add_argument("--metrics", help="comma-separated metrics, e.g. ndcg@10,mrr@10,recall@100,map@100,hit@5 (default: the standard set)")
     p.add_argument("--max-queries", type=int, help="evaluate only the first N queries (smoke runs)")
     p.add_argument(
         "--rerankers",
-        default="none",
         help="comma-separated rerankers, one run per retriever × reranker: none (first stage only), a cross-encoder "
-        "path or hub name, or TYPE=MODEL (e.g. llm=gpt-4o-mini); default: none",
+        "path or hub name, or TYPE=MODEL (e.g. llm=gpt-4o-mini, cohere=rerank-v3.5); default: none, with --grid: "
+        "none + the cross-encoder that --rerank would use (+ $RERANKER_TYPE=$RERANKER_MODEL when another type is set)",
     )
     p.add_argument("--candidates", type=int, default=45, help="first-stage hits each reranker reorders (default: 45)")
     p.add_argument(
@@ -300,36 +315,144 @@ def _add_eval(sub) -> None:
         metavar="W|auto",
         help="blend reranker and first stage: final = W·reranker + (1−W)·first stage; 'auto' tunes W on --tune-split",
     )
-    p.add_argument("--tune-split", default="train", help="qrels split used by --interpolate auto (default: train)")
+    p.add_argument("--tune-split", default="train", help="qrels split for fusion tuning and --interpolate auto (default: train)")
+    p.add_argument("--tune-queries", type=int, default=200, help="tuning queries used (default: 200; 0 = all)")
+    g = p.add_argument_group("comparisons")
+    g.add_argument("--baseline", metavar="RETRIEVER[:RERANKER]", help="run every run is tested against (default: bm25:none)")
+    g.add_argument("--test", choices=["randomization", "t-test"], default="randomization", help="paired significance test (default: randomization)")
+    g.add_argument("--permutations", type=int, default=10_000, help="randomization test resamples (default: 10000)")
+    g.add_argument("--alpha", type=float, default=0.05, help="significance level after Holm correction (default: 0.05)")
+    g.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="diff two results files and exit")
+    g = p.add_argument_group("cost and RAG metrics")
+    g.add_argument("--cost-n-base", type=int, default=10, help="passages the LLM reads without reranking (default: 10)")
+    g.add_argument("--cost-max-n", type=int, default=20, help="largest N of the cost–accuracy curve (default: 20)")
+    g.add_argument("--context-k", type=int, default=5, help="N of context precision/recall@N and of judged passages (default: 5)")
+    g.add_argument("--judge-url", metavar="URL", help="OpenAI-compatible endpoint (…/v1) for faithfulness / answer relevancy")
+    g.add_argument("--judge-model", help="judge model name (required with --judge-url); API key from $RAGSIFT_JUDGE_API_KEY or $OPENAI_API_KEY")
+    g.add_argument("--judge-runs", help="runs to judge, RETRIEVER:RERANKER comma-separated or 'all' (default: baseline and best run)")
+    g.add_argument("--judge-queries", type=int, help="judge only the first N queries")
+    g.add_argument("--judge-concurrency", type=int, default=4, help="judge requests in flight (default: 4)")
+    g.add_argument("--judge-timeout", type=float, default=60.0, help="seconds per judge request (default: 60)")
+    g.add_argument("--judge-on-error", choices=["skip", "raise"], default="skip", help="a query whose judge requests fail: skip it (counted) or stop (default: skip)")
+    p.add_argument("--no-plots", action="store_true", help="do not write PNG plots (they need pip install 'ragsift[plots]')")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
-    p.set_defaults(func=cmd_eval)
+    p.set_defaults(func=cmd_eval, _eval_actions=[a for a in p._actions if a.option_strings and a.dest != "help"])
 
 
 def cmd_eval(args) -> int:
-    from ragsift.eval.report import render_markdown
-    from ragsift.eval.runner import DEFAULT_METRICS, EvalConfig, run_eval
+    if args.compare:
+        from ragsift.eval.compare import compare_files
+
+        print(compare_files(*args.compare))
+        return 0
+    from ragsift.eval.runner import run_eval
+
+    missing = [flag for flag, value in (("--data", args.data), ("--out", args.out)) if not value]
+    if missing:
+        raise ConfigError(f"eval needs {' and '.join(missing)} (or --compare A.json B.json)")
+    results = run_eval(_eval_config(args))
+    out = Path(args.out)
+    print((out / "results.md").read_text(encoding="utf-8"))
+    extra = ", ".join(results.get("plots", []))
+    print(f"wrote {out / 'results.json'}, {out / 'results.md'}, per_query.json, curves.json" + (f", {extra}" if extra else ""))
+    return 0
+
+
+def _eval_config(args):
+    from ragsift.eval.runner import DEFAULT_METRICS, GRID_RETRIEVERS, EvalConfig
     from ragsift.ingest import ChunkingConfig
 
-    cfg = EvalConfig(
+    retrievers = args.retrievers or (",".join(GRID_RETRIEVERS) if args.grid else "bm25,dense,hybrid")
+    return EvalConfig(
         data_dir=Path(args.data),
         out_dir=Path(args.out),
         split=args.split,
-        retrievers=[r.strip() for r in args.retrievers.split(",") if r.strip()],
+        retrievers=[r.strip() for r in retrievers.split(",") if r.strip()],
         metrics=[m.strip() for m in args.metrics.split(",")] if args.metrics else DEFAULT_METRICS,
         collection_dir=Path(args.collection) if args.collection else None,
         embed_model=args.embed_model,
         chunking=ChunkingConfig(mode=args.chunking),
         max_queries=args.max_queries,
-        rerankers=_split_rerankers(args.rerankers),
+        rerankers=_split_rerankers(args.rerankers if args.rerankers is not None else _grid_rerankers(args.grid)),
         candidates=args.candidates,
         interpolate=_parse_interpolate(args.interpolate),
         tune_split=args.tune_split,
+        tune_queries=args.tune_queries or None,
         show_progress=not args.quiet,
+        grid=args.grid,
+        parent_child_dir=Path(args.parent_child_collection) if args.parent_child_collection else None,
+        parent_child_chunking=ChunkingConfig(
+            mode="recursive", unit="tokens", size=args.child_size, overlap=args.child_overlap, parent_size=args.parent_size
+        ),
+        baseline=args.baseline,
+        significance=args.test,
+        permutations=args.permutations,
+        alpha=args.alpha,
+        cost_n_base=args.cost_n_base,
+        cost_max_n=args.cost_max_n,
+        context_k=args.context_k,
+        judge=_judge_config(args),
+        judge_runs=[r.strip() for r in args.judge_runs.split(",") if r.strip()] if args.judge_runs else None,
+        judge_queries=args.judge_queries,
+        plots=not args.no_plots,
+        command=_eval_command(args),
     )
-    results = run_eval(cfg)
-    print(render_markdown(results))
-    print(f"wrote {Path(args.out) / 'results.json'} and {Path(args.out) / 'results.md'}")
-    return 0
+
+
+def _grid_rerankers(grid: bool) -> str:
+    """Rerankers of ``--grid`` without ``--rerankers``: the resolved cross-encoder (+ $RERANKER_TYPE)."""
+    import os
+
+    if not grid:
+        return "none"
+    from ragsift.rerank.resolve import resolve_reranker_model
+
+    model, source = resolve_reranker_model()
+    print(f"reranker: {model} ({source})", file=sys.stderr)
+    specs = ["none", model]
+    kind = os.environ.get("RERANKER_TYPE", "").strip()
+    if kind and kind not in ("cross-encoder", "none"):
+        specs.append(f"{kind}={os.environ.get('RERANKER_MODEL', '')}")
+    return ",".join(specs)
+
+
+def _judge_config(args):
+    import os
+
+    if not args.judge_url and not args.judge_model:
+        return None
+    if not (args.judge_url and args.judge_model):
+        raise ConfigError("--judge-url and --judge-model go together: name the endpoint and the model it serves")
+    from ragsift.eval.judge import JudgeConfig
+
+    return JudgeConfig(
+        base_url=args.judge_url,
+        model=args.judge_model,
+        api_key=os.environ.get("RAGSIFT_JUDGE_API_KEY") or os.environ.get("OPENAI_API_KEY"),
+        contexts=args.context_k,
+        concurrency=args.judge_concurrency,
+        timeout=args.judge_timeout,
+        on_error=args.judge_on_error,
+    )
+
+
+def _eval_command(args) -> str:
+    """The command line that reproduces this evaluation (options that differ from their defaults)."""
+    import shlex
+
+    parts = ["ragsift", "eval"]
+    for action in args._eval_actions:
+        value = getattr(args, action.dest)
+        if value == action.default or value is None:
+            continue
+        flag = action.option_strings[-1] if action.option_strings[-1].startswith("--") else action.option_strings[0]
+        if action.nargs == 0:
+            parts.append(flag)
+        elif isinstance(value, (list, tuple)):
+            parts += [flag, *map(str, value)]
+        else:
+            parts += [flag, str(value)]
+    return shlex.join(parts)
 
 
 def _parse_interpolate(value: str | None) -> float | str | None:

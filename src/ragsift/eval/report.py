@@ -12,6 +12,20 @@ Schema::
 
 Required: ``dataset``, ``split``, ``created`` (filled with the current UTC time by
 :func:`write_results` when absent), ``runs``; per run ``retriever``, ``reranker``, ``metrics``.
+
+Optional keys written by the evaluation grid (:mod:`ragsift.eval.runner`):
+
+* per run: ``reranker_label`` (short name), ``stage_latency_ms`` (``{"retrieve"|"fuse"|"rerank"|
+  "total": {"p50", "p95", "p99", "mean", "n"}}``), ``baseline`` and ``delta`` (reranked runs: the
+  first stage's metrics and reranked − first stage), ``significance`` (``{"vs_first_stage"|
+  "vs_baseline": {metric: {"p", "p_holm", "significant"}}}``), ``rag`` (``context_precision@N``,
+  ``context_recall@N``, and ``faithfulness`` / ``answer_relevancy`` when judged), ``judge`` (counts);
+* top level: ``queries``, ``documents``, ``command``, ``significance`` (test settings and the
+  baseline run key), ``fusion_tuning``, ``cost_accuracy``, ``judge``, ``plots`` (PNG names),
+  ``rerank_cache`` (hits/misses per reranker), ``first_stage_searches``, ``wall_time_s``, ``notes``.
+
+Per-query values live next to it in ``per_query.json`` (``{"metrics": [...], "runs":
+{"RETRIEVER:RERANKER": {qid: {metric: value}}}}``) and Recall@k curves in ``curves.json``.
 """
 
 from __future__ import annotations
@@ -96,7 +110,7 @@ def _ordered(mapping: Mapping[str, Any], first: tuple[str, ...]) -> dict[str, An
 
 
 def _normalise_run(run: Mapping[str, Any]) -> dict[str, Any]:
-    out = _ordered(run, ("retriever", "reranker", "metrics", "latency_ms", "params"))
+    out = _ordered(run, ("retriever", "reranker", "reranker_label", "metrics", "latency_ms", "params"))
     out["metrics"] = {k: run["metrics"][k] for k in sorted(run["metrics"], key=metric_sort_key)}
     if "latency_ms" in run:
         out["latency_ms"] = _ordered(run["latency_ms"], _LATENCY_ORDER)
@@ -124,26 +138,33 @@ def _metric_columns(rows: list[Mapping[str, Any]]) -> list[str]:
     return sorted(names, key=metric_sort_key)
 
 
-def _best_cells(values: list[Any]) -> list[str]:
-    """Format values to 4 decimals; bold the best when at least two runs have a value."""
+def _best_cells(values: list[Any], suffixes: list[str] | None = None) -> list[str]:
+    """Format values to 4 decimals; bold the best when at least two runs have a value.
+
+    ``suffixes`` (significance marks) are appended after the formatted value.
+    """
     text = [f"{v:.4f}" if _is_number(v) else "-" for v in values]
     numbers = [float(t) for t in text if t != "-"]
+    suffixes = suffixes or [""] * len(text)
     if len(numbers) < 2:
-        return text
+        return [t + s for t, s in zip(text, suffixes)]
     best = f"{max(numbers):.4f}"
-    return [f"**{t}**" if t == best else t for t in text]
+    return [(f"**{t}**" if t == best else t) + s for t, s in zip(text, suffixes)]
 
 
 def _runs_table(runs: list[Mapping[str, Any]]) -> list[str]:
+    from ragsift.eval.report_sections import marks
+
     metrics = _metric_columns([run["metrics"] for run in runs])
     latency = [c for c in _LATENCY_COLUMNS if any(c in run.get("latency_ms", {}) for run in runs)]
     header = ["Retriever", "Reranker", *metrics, *(f"{c} (ms)" for c in latency)]
-    columns = [_best_cells([run["metrics"].get(m) for run in runs]) for m in metrics]
+    columns = [_best_cells([run["metrics"].get(m) for run in runs], [marks(run, m) for run in runs]) for m in metrics]
     lines = [_row(header), _row(["---", "---"] + ["---:"] * (len(metrics) + len(latency)))]
     for i, run in enumerate(runs):
         lat = run.get("latency_ms", {})
         times = [f"{lat[c]:.1f}" if c in lat else "-" for c in latency]
-        lines.append(_row([_cell(run["retriever"]), _cell(run["reranker"]), *(c[i] for c in columns), *times]))
+        reranker = run.get("reranker_label", run["reranker"])
+        lines.append(_row([_cell(run["retriever"]), _cell(reranker), *(c[i] for c in columns), *times]))
     return lines
 
 
@@ -157,16 +178,23 @@ def _anchors_table(anchors: Mapping[str, Mapping[str, Any]]) -> list[str]:
 
 
 def render_markdown(results: Mapping[str, Any]) -> str:
-    """Render results as Markdown: title, one table row per run, optional reference numbers.
+    """Render results as Markdown: title, one table row per run, grid sections, reference numbers.
 
     Metric columns show 4 decimals, the best value of each column in bold (only when at least
-    two runs report it); latency columns show p50/p95/p99 in ms with 1 decimal.
+    two runs report it) and significance marks when the results carry them; latency columns show
+    p50/p95/p99 in ms with 1 decimal. Sections for the grid (retriever × reranker matrix, deltas vs
+    first stage, significance vs the baseline, stage latency, fusion tuning, cost–accuracy, RAG
+    metrics, plots) appear when the results hold their data (:mod:`ragsift.eval.report_sections`).
     """
     validate_results(results, require_created=False)
     lines = [f"# Results: {results['dataset']} ({results['split']})", ""]
     if "created" in results:
         lines += [f"Created: {results['created']}", ""]
     lines += _runs_table(results["runs"])
+    from ragsift.eval.report_sections import grid_sections, legend
+
+    lines += legend(results)
+    lines += grid_sections(results)
     if results.get("anchors"):
         lines += ["", "## Published reference numbers", "", *_anchors_table(results["anchors"])]
     return "\n".join(lines) + "\n"

@@ -1,50 +1,80 @@
-"""Evaluate retrievers × rerankers on a BEIR dataset and write ``results.json`` / ``results.md``.
+"""Evaluate retrievers × rerankers on a BEIR dataset; write ``results.json``, ``results.md`` and plots.
 
-Each retriever's first stage runs once; every reranker then reorders its top ``candidates``
-hits ("rerank the head": ranks beyond the candidates keep their first-stage order behind the
-reranked head, so metrics at larger k stay comparable). Each reranked run carries its
-first-stage ``baseline`` metrics and the ``delta``. Rerank scores are cached in memory, so
-retrievers whose candidates overlap share them.
+``run_eval(cfg)``:
+
+1. loads the split (and the tuning split when a tuned retriever or ``interpolate="auto"`` needs it),
+   builds or reuses the main collection (and the parent–child one when ``parent-child`` runs);
+2. runs the grid (:class:`ragsift.eval.grid.Grid`): each retriever's first stage once, then every
+   reranker over the head of ``candidates`` hits (the tail keeps its first-stage order, so metrics
+   at larger k stay comparable), one shared score cache per reranker;
+3. scores each run (metrics, context precision/recall, latency p50/p95/p99 per stage), gives each
+   reranked run its first-stage ``baseline`` and ``delta``, and tests significance (each reranked run
+   vs its first stage, every run vs the baseline run);
+4. adds the cost–accuracy study, the optional LLM judge, the plots, and writes
+   ``results.json`` / ``results.md`` / ``per_query.json`` / ``curves.json``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 from ragsift._enums import parse_enum
 from ragsift.errors import BadInputError, ConfigError
+from ragsift.eval import analyses
 from ragsift.eval.anchors import anchors_for
+from ragsift.eval.comparisons import annotate_significance, resolve_baseline, run_key
+from ragsift.eval.first_stage import docs_run, ranked_run
+from ragsift.eval.grid import Grid, GridRun, SplitQueries
+from ragsift.eval.judge import JudgeConfig
 from ragsift.eval.latency import percentiles
-from ragsift.eval.metrics import evaluate
-from ragsift.eval.report import write_results
+from ragsift.eval.metrics import evaluate_per_query, parse_metrics
+from ragsift.eval.rag_metrics import context_metrics
+from ragsift.eval.report import _atomic_write_text, write_results
+from ragsift.eval.rerank_stage import build_eval_reranker, parse_reranker_spec
+from ragsift.eval.retrievers import GRID_RETRIEVERS, RETRIEVERS, check_retrievers, retriever_options, retriever_spec
+from ragsift.eval.significance import SignificanceTest
 from ragsift.index.collection import Collection, CollectionConfig
 from ragsift.ingest import ChunkingConfig, ChunkMode, load_beir
-from ragsift.pipeline.rerank import RerankOptions, rerank_hits
-from ragsift.pipeline.search import SearchOptions, Searcher
-from ragsift.types import Hit, Run
+from ragsift.pipeline.rerank import RerankOptions
 
-__all__ = ["RETRIEVERS", "EvalConfig", "run_eval", "retriever_options"]
+__all__ = [
+    "RETRIEVERS",
+    "GRID_RETRIEVERS",
+    "DEFAULT_METRICS",
+    "EvalConfig",
+    "run_eval",
+    "retriever_options",
+    "ranked_run",
+    "parse_reranker_spec",
+]
 
 log = logging.getLogger(__name__)
 
-# name → SearchOptions keyword arguments
-RETRIEVERS: dict[str, dict] = {
-    "bm25": {"mode": "bm25"},
-    "dense": {"mode": "dense"},
-    "hybrid": {"mode": "hybrid", "fusion": "rrf"},
-    "hybrid-rrf": {"mode": "hybrid", "fusion": "rrf"},
-    "hybrid-weighted": {"mode": "hybrid", "fusion": "weighted"},
-}
-
 DEFAULT_METRICS = ("ndcg@10", "mrr@10", "recall@5", "recall@10", "recall@100", "precision@5", "precision@10", "precision@100")
+STAGES = ("retrieve", "fuse", "rerank", "total")
+
+
+def _default_parent_child() -> ChunkingConfig:
+    return ChunkingConfig(mode=ChunkMode.RECURSIVE, unit="tokens", size=128, overlap=32, parent_size=512)
 
 
 @dataclass
 class EvalConfig:
+    """What to evaluate. ``retrievers`` are names of :data:`RETRIEVERS`; ``rerankers`` are specs
+    (``"none"``, a cross-encoder path or hub name, or ``"TYPE=MODEL"``).
+
+    ``grid=True`` drops tuned retrievers (with a note) when the tuning split has no qrels, instead
+    of failing. ``baseline`` is ``RETRIEVER[:RERANKER]`` (default ``bm25:none``, else the first run).
+    ``cost_n_base``/``cost_max_n``: the cost–accuracy reference N and the largest N measured.
+    ``context_k``: N of context precision/recall and of the passages the judge reads.
+    """
+
     data_dir: Path
     out_dir: Path
     split: str = "test"
@@ -62,99 +92,141 @@ class EvalConfig:
     tune_split: str = "train"
     tune_queries: int | None = 200
     show_progress: bool = True
+    grid: bool = False
+    parent_child_dir: Path | None = None
+    parent_child_chunking: ChunkingConfig = field(default_factory=_default_parent_child)
+    baseline: str | None = None
+    significance: str = "randomization"
+    permutations: int = 10_000
+    alpha: float = 0.05
+    cost_n_base: int = 10
+    cost_max_n: int = 20
+    context_k: int = 5
+    recall_curve_k: int = 100
+    judge: JudgeConfig | None = None
+    judge_runs: Sequence[str] | None = None  # run keys "RETRIEVER:RERANKER", or ["all"]
+    judge_queries: int | None = None
+    plots: bool = False
+    command: str | None = None
 
     def __post_init__(self) -> None:
-        unknown = [r for r in self.retrievers if r not in RETRIEVERS]
-        if unknown or not self.retrievers:
-            raise ConfigError(f"retrievers={list(self.retrievers)!r}: choose from {', '.join(RETRIEVERS)}")
+        self.retrievers = check_retrievers(self.retrievers)
         if not self.rerankers:
             raise ConfigError("rerankers must name at least one entry ('none' = first stage only)")
         if self.interpolate not in (None, "auto"):
             RerankOptions(candidates=self.candidates, interpolate=float(self.interpolate))  # validates
         RerankOptions(candidates=self.candidates)
+        self.metrics = [str(m) for m in parse_metrics(self.metrics)]
+        self.significance = parse_enum(SignificanceTest, self.significance, param="significance").value
+        _positive(self, "depth", "permutations", "cost_n_base", "cost_max_n", "context_k", "recall_curve_k")
+        if self.cost_n_base > self.cost_max_n:
+            raise ConfigError(f"cost_n_base={self.cost_n_base} must be <= cost_max_n={self.cost_max_n}")
+        if not self.parent_child_chunking.parent_child:
+            raise ConfigError("parent_child_chunking needs parent_size (parents larger than the children)")
 
 
-def parse_reranker_spec(spec: str) -> tuple[str, str | None]:
-    """``"none"`` → ('none', None); ``"TYPE=MODEL"`` → (TYPE, MODEL); ``"MODEL"`` → ('cross-encoder', MODEL)."""
-    spec = spec.strip()
-    if spec == "none":
-        return "none", None
-    kind, sep, model = spec.partition("=")
-    if sep:
-        return kind.strip(), model.strip() or None
-    return "cross-encoder", spec
+def _positive(cfg: EvalConfig, *names: str) -> None:
+    for name in names:
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name}={value!r} must be a positive integer")
 
 
-def build_reranker(spec: str):
-    """Build and warm up the reranker an eval spec names, with an in-memory score cache."""
-    from ragsift.rerank.cache import CachedReranker, MemoryCache
-    from ragsift.rerank.registry import get_reranker
-
-    kind, model = parse_reranker_spec(spec)
-    reranker = get_reranker(kind, model, cache="off", fallback="off")
-    reranker.warm_up()
-    return CachedReranker(reranker, MemoryCache()) if getattr(reranker, "cacheable", True) else reranker
-
-
-def retriever_options(name: str, k: int) -> SearchOptions:
-    """The SearchOptions that a named retriever of the evaluation grid runs with."""
-    if name not in RETRIEVERS:
-        raise ConfigError(f"retriever={name!r} is not valid; choose one of {', '.join(RETRIEVERS)}")
-    return SearchOptions(k=k, **RETRIEVERS[name])
+# --------------------------------------------------------------------------------- the pipeline
 
 
 def run_eval(cfg: EvalConfig) -> dict:
-    """Run every configured retriever on the dataset's split; write and return the results."""
-    data = load_beir(cfg.data_dir, split=cfg.split)
-    qids = sorted(data.queries)[: cfg.max_queries] if cfg.max_queries else sorted(data.queries)
-    needs_dense = any(retriever_options(r, 1).mode.value != "bm25" for r in cfg.retrievers)
-    collection = _collection(cfg, data.corpus, needs_dense)
-    searcher = Searcher(collection)
-    qrels = {q: data.qrels[q] for q in qids}
-    rerankers = {spec: build_reranker(spec) for spec in cfg.rerankers if spec.strip() != "none"}
-    runs = []
-    for name in cfg.retrievers:
-        hits, latencies, params = _first_stage(name, searcher, data, qids, cfg)
-        base = _record(name, "none", hits, latencies, qrels, cfg, params)
-        runs.append(base)
-        log.info("%s: %s", name, base["metrics"])
-        for spec, reranker in rerankers.items():
-            weight, tuning = _interpolation(reranker, spec, name, searcher, cfg)
-            reranked, rerank_ms = _rerank(reranker, spec, name, hits, data.queries, cfg, weight)
-            total = [a + b for a, b in zip(latencies, rerank_ms)]
-            extra = {"candidates": cfg.candidates, "interpolate": weight, **({"tuning": tuning} if tuning else {})}
-            record = _record(name, spec, reranked, total, qrels, cfg, {**params, **extra})
-            record["stage_latency_ms"] = {"first_stage": percentiles(latencies), "rerank": percentiles(rerank_ms)}
-            record["baseline"] = base["metrics"]
-            record["delta"] = {m: record["metrics"][m] - base["metrics"][m] for m in record["metrics"]}
-            runs.append(record)
-    results = {
-        "dataset": data.name,
-        "split": cfg.split,
-        "queries": len(qids),
-        "documents": len(data.corpus),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "runs": runs,
-        "config": {
-            "collection": str(collection.path),
-            "analyzer": collection.config.analyzer,
-            "bm25": {"k1": collection.config.k1, "b": collection.config.b},
-            "embed_model": collection.config.embed_model if collection.config.dense else None,
-            "chunking": collection.config.chunking.to_dict(),
-            "depth": cfg.depth,
-            "candidates": cfg.candidates,
-            "rerankers": list(cfg.rerankers),
-        },
-    }
-    anchors = anchors_for(data.name)
-    if anchors:
-        results["anchors"] = anchors
+    """Run the configured grid on the dataset's split; write and return the results."""
+    started = time.perf_counter()
+    if cfg.plots:
+        from ragsift._lazy import require
+
+        require("matplotlib", extra="plots")  # fail before the grid, not after it
+    queries = _split_queries(cfg, cfg.split, cfg.max_queries)
+    notes: list[str] = []
+    tune = _tuning_queries(cfg, notes)
+    retrievers = _runnable_retrievers(cfg, tune, notes)
+    collections = _collections(cfg, queries.data.corpus, retrievers)
+    rerankers = {spec: build_eval_reranker(spec) for spec in cfg.rerankers if spec.strip() != "none"}
+    grid = Grid(
+        collections, queries, retrievers, rerankers, depth=_depths(cfg, collections), candidates=cfg.candidates,
+        interpolate=cfg.interpolate, tune=tune, progress=_progress(cfg.show_progress),
+    )
+    runs, records, per_query = _score_grid(grid, queries.qrels, cfg)
+    results = _results(cfg, queries, collections, records, grid, notes)
+    results["significance"] = annotate_significance(
+        records, per_query, cfg.metrics, baseline=resolve_baseline(cfg.baseline, records),
+        test=cfg.significance, alpha=cfg.alpha, n_resamples=cfg.permutations,
+    )
+    curves = analyses.recall_curves(runs, queries.qrels, cfg.recall_curve_k)
+    results["cost_accuracy"] = analyses.cost_section(runs, records, queries.qrels, collections, cfg)
+    if cfg.judge is not None:
+        baseline = results["significance"]["baseline"]
+        results["judge"] = analyses.judge_section(runs, records, queries, collections, cfg, baseline)
+    if cfg.plots:
+        results["plots"] = analyses.plot_section(cfg.out_dir, results, curves)
+    results["wall_time_s"] = round(time.perf_counter() - started, 1)
     write_results(cfg.out_dir, results)
+    _write_json(Path(cfg.out_dir) / "per_query.json", {"metrics": list(cfg.metrics), "runs": per_query})
+    _write_json(Path(cfg.out_dir) / "curves.json", {"recall@k": curves})
     return results
 
 
-def _collection(cfg: EvalConfig, corpus, needs_dense: bool) -> Collection:
-    path = Path(cfg.collection_dir) if cfg.collection_dir else Path(cfg.out_dir) / "collection"
+def _split_queries(cfg: EvalConfig, split: str, limit: int | None) -> SplitQueries:
+    data = load_beir(cfg.data_dir, split=split)
+    qids = sorted(data.queries)
+    return SplitQueries(data, qids[:limit] if limit else qids)
+
+
+def _needs_tuning(cfg: EvalConfig) -> bool:
+    return cfg.interpolate == "auto" or any(retriever_spec(r).tuned for r in cfg.retrievers)
+
+
+def _tuning_queries(cfg: EvalConfig, notes: list[str]) -> SplitQueries | None:
+    if not _needs_tuning(cfg):
+        return None
+    if cfg.tune_split == cfg.split:
+        raise ConfigError(f"tune_split={cfg.tune_split!r} is the evaluated split; tune on another (e.g. train)")
+    try:
+        return _split_queries(cfg, cfg.tune_split, cfg.tune_queries)
+    except BadInputError as exc:
+        if not cfg.grid or cfg.interpolate == "auto":
+            raise
+        notes.append(f"tuned retrievers skipped: no usable tuning split {cfg.tune_split!r} ({exc})")
+        return None
+
+
+def _runnable_retrievers(cfg: EvalConfig, tune: SplitQueries | None, notes: list[str]) -> list[str]:
+    if tune is not None or not any(retriever_spec(r).tuned for r in cfg.retrievers):
+        return list(cfg.retrievers)
+    kept = [r for r in cfg.retrievers if not retriever_spec(r).tuned]
+    log.warning(notes[-1])
+    return kept
+
+
+# --------------------------------------------------------------------------------- collections
+
+
+def _collections(cfg: EvalConfig, corpus, retrievers: Sequence[str]) -> dict[str, Collection]:
+    kinds = {retriever_spec(r).collection for r in retrievers}
+    out: dict[str, Collection] = {}
+    if "main" in kinds:
+        needs_dense = any("dense" in retriever_spec(r).components for r in retrievers if retriever_spec(r).collection == "main")
+        path = Path(cfg.collection_dir) if cfg.collection_dir else Path(cfg.out_dir) / "collection"
+        out["main"] = _open_or_build(path, cfg, corpus, cfg.chunking, needs_dense)
+    if "parent-child" in kinds:
+        path = Path(cfg.parent_child_dir) if cfg.parent_child_dir else Path(cfg.out_dir) / "collection-parent-child"
+        coll = _open_or_build(path, cfg, corpus, cfg.parent_child_chunking, True)
+        if not coll.config.chunking.parent_child:
+            raise ConfigError(
+                f"collection {path} is not a parent–child collection (no parent_size); pass another "
+                "--parent-child-collection or delete it to rebuild"
+            )
+        out["parent-child"] = coll
+    return out
+
+
+def _open_or_build(path: Path, cfg: EvalConfig, corpus, chunking: ChunkingConfig, needs_dense: bool) -> Collection:
     if Collection.exists(path):
         coll = Collection.open(path)
         if set(coll.documents) != {d.id for d in corpus}:
@@ -165,98 +237,122 @@ def _collection(cfg: EvalConfig, corpus, needs_dense: bool) -> Collection:
         if needs_dense and not coll.config.dense:
             raise ConfigError(f"collection {path} has no dense vectors; rebuild it or evaluate bm25 only")
         return coll
-    config = CollectionConfig(
-        analyzer=cfg.analyzer, dense=needs_dense, embed_model=cfg.embed_model, chunking=cfg.chunking
-    )
+    config = CollectionConfig(analyzer=cfg.analyzer, dense=needs_dense, embed_model=cfg.embed_model, chunking=chunking)
     coll = Collection.create(path, config)
     coll.add(corpus, show_progress=cfg.show_progress)
     return coll
 
 
-def _first_stage(name: str, searcher: Searcher, data, qids: list[str], cfg: EvalConfig):
-    """Run one retriever over every query, timing each query end to end."""
-    max_k = max(cfg.depth, *(int(m.split("@")[1]) for m in cfg.metrics))
-    chunked = len(searcher.collection.chunks) > len(searcher.collection.documents)
-    # Chunk hits are aggregated to documents by best chunk: fetch extra units when chunked.
-    opts = retriever_options(name, max_k * 3 if chunked else max_k)
-    opts.bm25_depth = opts.dense_depth = opts.k
-    hits: dict[str, list[Hit]] = {}
-    latencies = []
-    for qid in _progress(qids, f"eval {name}", cfg.show_progress):
-        start = time.perf_counter()
-        hits[qid] = searcher.search(data.queries[qid], opts).hits
-        latencies.append((time.perf_counter() - start) * 1000.0)
-    params = {k: (v.value if hasattr(v, "value") else v) for k, v in vars(opts).items()}
-    return hits, latencies, params
+def _depths(cfg: EvalConfig, collections: dict[str, Collection]) -> dict[str, int]:
+    """Units each first stage returns: enough for every metric cutoff, the curves and the cost study;
+    three times that when units are chunks (documents are counted once, at their best unit)."""
+    need = max(cfg.depth, cfg.recall_curve_k, cfg.cost_max_n, *(int(m.split("@")[1]) for m in cfg.metrics))
+    return {kind: need * 3 if len(c.chunks) > len(c.documents) else need for kind, c in collections.items()}
 
 
-def _rerank(reranker, spec: str, name: str, hits: dict[str, list[Hit]], queries, cfg: EvalConfig, weight=None):
-    """Rerank each query's head of ``cfg.candidates`` hits; the tail keeps its first-stage order."""
-    opts = RerankOptions(candidates=cfg.candidates, top_n=cfg.candidates, interpolate=weight)
-    reranked: dict[str, list[Hit]] = {}
-    ms = []
-    for qid in _progress(list(hits), f"rerank {name} × {spec}", cfg.show_progress):
-        head, tail = hits[qid][: cfg.candidates], hits[qid][cfg.candidates :]
-        new_head, spent = rerank_hits(reranker, queries[qid], head, opts)
-        reranked[qid] = new_head + tail
-        ms.append(spent)
-    return reranked, ms
+# --------------------------------------------------------------------------------- scoring
 
 
-INTERPOLATION_GRID = tuple(round(0.1 * i, 1) for i in range(11))
+def _score_grid(grid: Grid, qrels, cfg: EvalConfig) -> tuple[list[GridRun], list[dict], dict[str, dict]]:
+    """Every run's record and per-query metric values (``per_query[run_key][qid][metric]``)."""
+    runs: list[GridRun] = []
+    records: list[dict] = []
+    per_query: dict[str, dict] = {}
+    first: dict[str, dict] = {}
+    for run in grid:
+        values = evaluate_per_query(qrels, docs_run(run.doc_ids()), cfg.metrics)
+        record = _record(run, values, qrels, cfg)
+        if run.is_reranked:
+            base = first[run.retriever]["metrics"]
+            record["baseline"] = base
+            record["delta"] = {m: record["metrics"][m] - base[m] for m in record["metrics"]}
+        else:
+            first[run.retriever] = record
+        log.info("%s: %s", run.name, record["metrics"])
+        if cfg.show_progress:
+            first_metric = cfg.metrics[0]
+            _announce(f"{run.name}: {first_metric} {record['metrics'][first_metric]:.4f}")
+        runs.append(run)
+        records.append(record)
+        per_query[run_key(run.retriever, run.reranker)] = values
+    return runs, records, per_query
 
 
-def _interpolation(reranker, spec: str, name: str, searcher: Searcher, cfg: EvalConfig):
-    """The interpolation weight for this retriever × reranker: fixed, none, or tuned on ``cfg.tune_split``.
-
-    Tuning runs the first stage on (up to ``cfg.tune_queries``) queries of the tuning split, reranks
-    their heads once (scores are cached), and picks the weight with the best NDCG@10 there.
-    """
-    if cfg.interpolate is None:
-        return None, None
-    if cfg.interpolate != "auto":
-        return float(cfg.interpolate), None
-    if cfg.tune_split == cfg.split:
-        raise ConfigError(f"tune_split={cfg.tune_split!r} is the evaluated split; tune on another (e.g. train)")
-    tune = load_beir(cfg.data_dir, split=cfg.tune_split)
-    qids = sorted(tune.queries)[: cfg.tune_queries] if cfg.tune_queries else sorted(tune.queries)
-    tune_cfg = replace(cfg, show_progress=False)
-    hits, _, _ = _first_stage(name, searcher, tune, qids, tune_cfg)
-    qrels = {q: tune.qrels[q] for q in qids}
-    scores = {}
-    for w in INTERPOLATION_GRID:
-        reranked, _ = _rerank(reranker, spec, name, hits, tune.queries, tune_cfg, w)
-        scores[w] = evaluate(qrels, ranked_run(reranked), ["ndcg@10"])["ndcg@10"]
-    best = max(INTERPOLATION_GRID, key=lambda w: (scores[w], w))
-    log.info("%s × %s: interpolation weight %.1f (NDCG@10 %.4f on %s)", name, spec, best, scores[best], cfg.tune_split)
-    return best, {"split": cfg.tune_split, "queries": len(qids), "ndcg@10_by_weight": scores}
-
-
-def ranked_run(results: dict[str, list[Hit]]) -> Run:
-    """TREC run from ranked hits: each document at its best (first) position, scores by rank."""
-    run: Run = {}
-    for qid, hits in results.items():
-        scores: dict[str, float] = {}
-        for hit in hits:
-            if hit.doc_id not in scores:
-                scores[hit.doc_id] = float(len(hits) - len(scores))
-        run[qid] = scores
-    return run
-
-
-def _record(name, reranker, hits, latencies, qrels, cfg: EvalConfig, params) -> dict:
-    return {
-        "retriever": name,
-        "reranker": reranker,
-        "metrics": evaluate(qrels, ranked_run(hits), list(cfg.metrics)),
-        "latency_ms": percentiles(latencies),
-        "params": params,
+def _record(run: GridRun, values: dict, qrels, cfg: EvalConfig) -> dict:
+    if not values:
+        raise ConfigError("no evaluated query has a relevant document (grade > 0); check the qrels split")
+    metrics = {m: float(sum(v[m] for v in values.values()) / len(values)) for m in cfg.metrics}
+    record = {
+        "retriever": run.retriever,
+        "reranker": run.reranker,
+        "metrics": metrics,
+        "latency_ms": percentiles(run.stage_ms["total"]),
+        "params": run.params,
+        "stage_latency_ms": {s: percentiles(run.stage_ms[s]) for s in STAGES if s in run.stage_ms},
+        "rag": context_metrics(qrels, run.doc_ids(), cfg.context_k),
     }
+    if run.label != run.reranker:
+        record["reranker_label"] = run.label
+    return record
 
 
-def _progress(items, desc: str, show: bool):
-    if not show:
-        return items
+def _results(cfg: EvalConfig, queries: SplitQueries, collections, records, grid: Grid, notes) -> dict:
+    results = {
+        "dataset": queries.data.name,
+        "split": cfg.split,
+        "queries": len(queries.qids),
+        "documents": len(queries.data.corpus),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "runs": records,
+        "config": _config_section(cfg, collections),
+    }
+    if cfg.command:
+        results["command"] = cfg.command
+    if grid.tunings:
+        results["fusion_tuning"] = analyses.fusion_tuning_section(grid, records)
+    results["rerank_cache"] = {b.label: b.stats() for b in grid.rerankers.values()}
+    results["first_stage_searches"] = grid.searches
+    if notes:
+        results["notes"] = notes
+    anchors = anchors_for(queries.data.name)
+    if anchors:
+        results["anchors"] = anchors
+    return results
+
+
+def _config_section(cfg: EvalConfig, collections: dict[str, Collection]) -> dict:
+    out = {
+        "depth": cfg.depth,
+        "candidates": cfg.candidates,
+        "rerankers": list(cfg.rerankers),
+        "context_k": cfg.context_k,
+        "tune_split": cfg.tune_split,
+        "tune_queries": cfg.tune_queries,
+    }
+    for kind, coll in collections.items():
+        prefix = "" if kind == "main" else "parent_child_"
+        out[f"{prefix}collection"] = str(coll.path)
+        out[f"{prefix}chunking"] = coll.config.chunking.to_dict()
+        if kind == "main":
+            out["analyzer"] = coll.config.analyzer
+            out["bm25"] = {"k1": coll.config.k1, "b": coll.config.b}
+            out["embed_model"] = coll.config.embed_model if coll.config.dense else None
+    return out
+
+
+def _write_json(path: Path, data: dict) -> None:
+    _atomic_write_text(path, json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+
+def _announce(text: str) -> None:
     from tqdm.auto import tqdm
 
-    return tqdm(items, desc=desc, unit="q")
+    tqdm.write(text, file=sys.stderr)
+
+
+def _progress(show: bool):
+    if not show:
+        return lambda items, desc: items
+    from tqdm.auto import tqdm
+
+    return lambda items, desc: tqdm(items, desc=desc, unit="q", leave=False)

@@ -228,8 +228,8 @@ def fit_examples(model: Any, examples: list[Example], cfg) -> TrainLog:
 
 
 def _embed(model: Any, texts: list[str]):
-    features = model.tokenize(texts)
-    features = {k: v.to(model.device) for k, v in features.items()}
+    prepare = getattr(model, "preprocess", None) or model.tokenize  # sentence-transformers >= 6 / older
+    features = {k: v.to(model.device) if hasattr(v, "to") else v for k, v in prepare(texts).items()}
     out = model(features)["sentence_embedding"]
     return require("torch").nn.functional.normalize(out, dim=-1)
 

@@ -1,0 +1,160 @@
+"""First-stage runs of the evaluation grid, computed once and fused in memory.
+
+Every retriever of the grid is BM25, dense, or a fusion of the two over one collection. So the
+grid searches each *component* (BM25, dense) once per query and collection
+(:func:`retrieve_components`), and builds each retriever's ranking from those lists
+(:func:`assemble`): fuse with the retriever's method and parameters, then expand children to
+parents — the same steps, in the same order and with the same tie-breaks, as
+:class:`ragsift.pipeline.search.Searcher`. Fusion tuning reuses the lists too, so no grid point
+searches again.
+
+Per-query stage timings: ``retrieve`` = the component searches (BM25 + dense, each timed by the
+searcher) + parent expansion, ``fuse`` = fusion, ``total`` = their sum (what the searcher reports
+as ``total``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping, Sequence
+
+from ragsift.fusion import fuse
+from ragsift.index.collection import Collection
+from ragsift.pipeline.search import SearchOptions, Searcher
+from ragsift.types import Hit, Run
+
+__all__ = ["Components", "FirstStage", "retrieve_components", "assemble", "expand_hits", "ranked_run", "docs_run"]
+
+ComponentList = list[tuple[str, float]]
+
+
+@dataclass
+class Components:
+    """Each component retriever's ranked ``(chunk_id, score)`` list per query, and its time in ms."""
+
+    runs: dict[str, dict[str, ComponentList]] = field(default_factory=dict)  # qid → {"bm25": [...]}
+    ms: dict[str, dict[str, float]] = field(default_factory=dict)  # qid → {"bm25": 1.2}
+    depth: int = 0
+    searches: int = 0  # searches run to build these lists (tests check the grid does not repeat them)
+
+    def subset(self, qids: Iterable[str]) -> "Components":
+        qids = list(qids)
+        return Components({q: self.runs[q] for q in qids}, {q: self.ms[q] for q in qids}, self.depth, 0)
+
+
+@dataclass
+class FirstStage:
+    """One retriever's ranked hits per query, its per-query stage timings and its parameters."""
+
+    hits: dict[str, list[Hit]]
+    stage_ms: dict[str, list[float]]  # "retrieve", "fuse", "total": one value per query, in hits order
+    params: dict
+
+
+def retrieve_components(
+    searcher: Searcher,
+    queries: Mapping[str, str],
+    qids: Sequence[str],
+    components: Sequence[str],
+    depth: int,
+    progress: Callable[[Iterable, str], Iterable] = lambda items, desc: items,
+) -> Components:
+    """Search every query once with each component (``"bm25"``, ``"dense"``), ``depth`` chunks deep."""
+    out = Components(depth=depth)
+    for name in components:
+        opts = SearchOptions(mode=name, k=depth, bm25_depth=depth, dense_depth=depth, parents=False)
+        for qid in progress(qids, f"first stage {name}"):
+            result = searcher.search(queries[qid], opts)
+            out.runs.setdefault(qid, {})[name] = [(h.id, h.score) for h in result.hits]
+            out.ms.setdefault(qid, {})[name] = result.timings_ms[name]
+            out.searches += 1
+    return out
+
+
+def assemble(collection: Collection, components: Components, opts: SearchOptions) -> FirstStage:
+    """Build a retriever's first stage from component lists: fuse, expand parents, cut to ``opts.k``."""
+    names = opts.retrievers()
+    hits: dict[str, list[Hit]] = {}
+    stage_ms: dict[str, list[float]] = {"retrieve": [], "fuse": [], "total": []}
+    for qid, lists in components.runs.items():
+        runs = {name: lists[name] for name in names}
+        start = time.perf_counter()
+        fused = runs[names[0]] if len(runs) == 1 else _fuse(runs, opts)
+        fuse_ms = _ms(start)
+        start = time.perf_counter()
+        hits[qid] = expand_hits(collection, fused, runs, opts)
+        retrieve_ms = sum(components.ms[qid][name] for name in names) + _ms(start)
+        stage_ms["retrieve"].append(retrieve_ms)
+        stage_ms["fuse"].append(fuse_ms)
+        stage_ms["total"].append(retrieve_ms + fuse_ms)
+    return FirstStage(hits, stage_ms, search_params(opts, components.depth))
+
+
+def _fuse(runs: Mapping[str, ComponentList], opts: SearchOptions) -> ComponentList:
+    return fuse(runs, opts.fusion, k=opts.rrf_k, weights=opts.weights, normalization=opts.normalization)
+
+
+def expand_hits(
+    collection: Collection, fused: Sequence[tuple[str, float]], runs: Mapping[str, ComponentList], opts: SearchOptions
+) -> list[Hit]:
+    """Fused chunk ids → hits; in parent–child collections each parent once, at its best child.
+
+    Mirrors the searcher's expansion (same ids, texts, scores and ``source_scores``), so a
+    retriever assembled here ranks exactly as ``Searcher.search`` with the same options does.
+    """
+    source = {name: dict(run) for name, run in runs.items()}
+    expand = opts.parents and bool(collection.parents)
+    hits: list[Hit] = []
+    seen: set[str] = set()
+    for chunk_id, score in fused:
+        chunk = collection.chunk(chunk_id)
+        unit = collection.parents[chunk.parent_id] if expand and chunk.parent_id else chunk
+        if unit.id in seen:
+            continue
+        seen.add(unit.id)
+        scores = {name: s[chunk_id] for name, s in source.items() if chunk_id in s}
+        meta = dict(unit.metadata)
+        if unit.headings:
+            meta["headings"] = list(unit.headings)
+        if unit is not chunk:
+            meta["best_child"] = chunk.id
+        hits.append(Hit(unit.id, unit.doc_id, float(score), unit.text, unit.title, scores, meta))
+        if len(hits) == opts.k:
+            break
+    return hits
+
+
+def search_params(opts: SearchOptions, depth: int) -> dict:
+    """The options a first stage ran with, JSON-ready (only those that matter for its mode)."""
+    params: dict = {"mode": opts.mode.value, "k": opts.k, "depth": depth}
+    if len(opts.retrievers()) > 1:
+        params["fusion"] = opts.fusion.value
+        if opts.fusion.value == "rrf":
+            params["rrf_k"] = opts.rrf_k
+        else:
+            params["normalization"] = opts.normalization
+        if opts.weights:
+            params["weights"] = dict(opts.weights)
+    return params
+
+
+def ranked_run(results: Mapping[str, Sequence[Hit]]) -> Run:
+    """TREC run from ranked hits: each document at its best (first) position, scores by rank."""
+    return docs_run({qid: [h.doc_id for h in hits] for qid, hits in results.items()})
+
+
+def docs_run(doc_ids: Mapping[str, Sequence[str]]) -> Run:
+    """TREC run from ranked document ids (repeats allowed: a document counts at its first position)."""
+    run: Run = {}
+    for qid, ids in doc_ids.items():
+        scores: dict[str, float] = {}
+        for doc_id in ids:
+            if doc_id not in scores:
+                scores[doc_id] = float(len(ids) - len(scores))
+        run[qid] = scores
+    return run
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0

@@ -1,0 +1,141 @@
+"""Reranker training: the loop learns a separable task, the saved folder loads everywhere, CLI errors."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from ragsift.errors import ConfigError
+from ragsift.train.commands import main
+from ragsift.train.models import load_base, reset_pooler
+from ragsift.train.reranker import TRAIN_MANIFEST, Group, RerankerTrainConfig, fit_groups, fit_platt, score_pairs, train_reranker
+
+WORDS = ["volcano", "glacier", "insulin", "quasar", "enzyme", "pulsar"]
+
+
+def separable_groups() -> list[Group]:
+    """The positive says its topic "matters"; the negatives that it is "irrelevant" (a cue the tiny model can learn)."""
+    groups = []
+    for i, word in enumerate(WORDS):
+        others = [WORDS[(i + k) % len(WORDS)] for k in (1, 2, 3)]
+        groups.append(Group(word, [f"{word} matters"] + [f"{o} irrelevant" for o in others], "judged"))
+    return groups
+
+
+def positive_wins(model, tokenizer, groups) -> int:
+    return sum(row.index(max(row)) == 0 for row in score_pairs(model, tokenizer, groups, 32))
+
+
+def listwise_loss(model, tokenizer, groups) -> float:
+    import math
+
+    rows = score_pairs(model, tokenizer, groups, 32)
+    return sum(math.log(sum(math.exp(x) for x in row)) - row[0] for row in rows) / len(rows)
+
+
+def test_fit_groups_learns_a_separable_task(tiny_cross_encoder):
+    from ragsift.train.reranker import Loss
+
+    base = load_base(str(tiny_cross_encoder), seed=0)
+    groups = separable_groups()
+    wins, loss = positive_wins(base.model, base.tokenizer, groups), listwise_loss(base.model, base.tokenizer, groups)
+    cfg = SimpleNamespace(batch_groups=3, max_length=32, lr=1e-3, head_lr=1e-2, warmup=0.1, weight_decay=0.0,
+                          loss=Loss.LISTWISE, max_minutes=None, seed=0, show_progress=False)
+    log = fit_groups(base.model, base.tokenizer, groups * 12, cfg)
+    assert log.steps == 24 and len(log.losses) == 24
+    assert listwise_loss(base.model, base.tokenizer, groups) < loss
+    assert positive_wins(base.model, base.tokenizer, groups) > wins
+
+
+def test_fit_platt_recovers_a_logistic_model():
+    torch = pytest.importorskip("torch")
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(4000, generator=gen, dtype=torch.float64) * 3
+    y = (torch.rand(4000, generator=gen, dtype=torch.float64) < torch.sigmoid(2 * x - 1)).double()
+    a, b = fit_platt(torch, x, y, ridge=0.0)
+    assert a == pytest.approx(2, abs=0.25) and b == pytest.approx(-1, abs=0.2)
+
+
+def test_reset_pooler_identity(tiny_cross_encoder):
+    torch = pytest.importorskip("torch")
+    base = load_base(str(tiny_cross_encoder), pooler="keep")
+    assert reset_pooler(base.model, "identity")
+    assert torch.equal(base.model.bert.pooler.dense.weight, torch.eye(32))
+
+
+def test_train_reranker_end_to_end_from_an_encoder(tmp_path, tiny_beir, tiny_collection, tiny_st_model):
+    """A new head on a BERT encoder, pruned to 1 layer; the folder loads with both loaders; it is recorded."""
+    from sentence_transformers import CrossEncoder
+
+    from ragsift.rerank.cross_encoder import CrossEncoderReranker
+    from ragsift.rerank.resolve import latest_trained
+
+    out = tmp_path / "ce"
+    cfg = RerankerTrainConfig(
+        data_dir=tiny_beir, out_dir=out, base=str(tiny_st_model), collection_dir=tiny_collection, num_layers=1,
+        freeze_layers=0, negatives=2, negative_pool=4, title_ratio=0.5, epochs=1, batch_groups=2, max_length=48,
+        show_progress=False,
+    )
+    manifest = train_reranker(cfg)
+    assert manifest["layers"] == 1 and manifest["new_head"]
+    assert manifest["data"]["judged_groups"] == 8 and manifest["data"]["title_groups"] == 4
+    assert manifest["training"]["steps"] == 6
+    assert json.loads((out / TRAIN_MANIFEST).read_text())["recipe"]["loss"] == "listwise"
+    assert json.loads((out / "config.json").read_text())["num_hidden_layers"] == 1
+    assert latest_trained() == out.resolve()
+
+    reranker = CrossEncoderReranker(str(out), max_length=64)
+    results = reranker.rerank("what happens to the volcano", ["The volcano erupted.", "A glacier melted."])
+    assert len(results) == 2
+    ce = CrossEncoder(str(out), device="cpu", local_files_only=True)
+    assert ce.predict([("what happens to the volcano", "The volcano erupted.")]).shape == (1,)
+
+
+def test_train_reranker_continues_a_cross_encoder_with_holdout(tmp_path, tiny_beir, tiny_collection, tiny_cross_encoder):
+    out = tmp_path / "ce2"
+    cfg = RerankerTrainConfig(
+        data_dir=tiny_beir, out_dir=out, base=str(tiny_cross_encoder), collection_dir=tiny_collection,
+        freeze_layers=1, negatives=2, negative_pool=4, title_ratio=0.0, max_length=48, holdout=0.25,
+        show_progress=False, record=False,
+    )
+    manifest = train_reranker(cfg)
+    assert not manifest["new_head"] and manifest["layers"] == 2
+    assert len(manifest["data"]["heldout_query_ids"]) == 2
+    assert manifest["data"]["judged_queries"] == 6
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(negatives=8, negative_pool=4), "negative_pool=4 is smaller than negatives=8"),
+        (dict(loss="hinge"), "loss='hinge' is not valid; choose one of 'listwise', 'bce'"),
+        (dict(pooler="mean"), "pooler='mean'"),
+        (dict(epochs=0), "epochs=0"),
+        (dict(holdout=1.0), "holdout=1.0"),
+    ],
+)
+def test_config_validation(tmp_path, kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        RerankerTrainConfig(data_dir=tmp_path, out_dir=tmp_path / "o", **kwargs)
+
+
+def test_cli_missing_data_dir(tmp_path, capsys):
+    code = main(["train-reranker", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o"), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and "BEIR dataset folder not found" in err and "nope" in err
+
+
+def test_cli_bad_split_lists_available(tmp_path, capsys, tiny_beir):
+    code = main(["train-reranker", "--data", str(tiny_beir), "--split", "dev", "--out", str(tmp_path / "o"), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and "split='dev'" in err and "'test', 'train'" in err
+
+
+def test_cli_refuses_to_overwrite_a_foreign_folder(tmp_path, capsys, tiny_beir):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "precious.txt").write_text("x")
+    code = main(["train-reranker", "--data", str(tiny_beir), "--out", str(out), "-q"])
+    assert code == 2 and "refusing to overwrite" in capsys.readouterr().err
