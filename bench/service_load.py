@@ -399,6 +399,14 @@ def to_markdown(result: dict) -> str:
             f"(client timeout {cfg['request_timeout_s'] * 1000:.0f} ms)"
         )
     lines += ["", result.get("note", "")]
+    loads = [result["machine"].get(k) for k in ("load_avg_at_start", "load_avg_at_end")]
+    if any(load and load[0] > result["machine"]["cores"] for load in loads):
+        lines += [
+            "",
+            "**The CPU was shared with other work during this run** (1-minute load average above the core count), "
+            "so absolute numbers are slower and noisier than on an idle machine; on and off ran under similar "
+            "load, but compare them with that in mind.",
+        ]
     return "\n".join(lines) + "\n"
 
 

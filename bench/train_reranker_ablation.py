@@ -95,6 +95,8 @@ def main() -> None:
     ap.add_argument("--eval-max-length", type=int, default=256)
     ap.add_argument("--groups", type=int, default=GROUPS, help="groups per point (equal compute)")
     ap.add_argument("--max-dev", type=int, help="smoke runs: only the first N dev queries")
+    ap.add_argument("--eval-model", metavar="DIR", help="only evaluate this trained folder on the dev set (no training)")
+    ap.add_argument("--label", help="name of the --eval-model entry in the results")
     ap.add_argument("--out", default="bench/results/train_reranker_ablation.json")
     args = ap.parse_args()
 
@@ -110,6 +112,20 @@ def main() -> None:
     titles = title_queries(data.corpus, limit=args.groups, seed=0)
     texts = {d.id: d.text for d in data.corpus}
     searcher = Searcher(Collection.open(args.collection))
+    if args.eval_model:
+        hits = first_stage(searcher, data.queries, dev_ids)
+        dev_qrels = {q: data.qrels[q] for q in dev_ids}
+        manifest = json.loads((Path(args.eval_model) / "ragsift_train.json").read_text())
+        assert sorted(manifest["data"]["heldout_query_ids"]) == sorted(dev_ids), "the model was trained on dev queries"
+        metrics = dev_metrics(Path(args.eval_model), hits, data.queries, dev_qrels, args.candidates, args.eval_max_length)
+        results[args.label or args.eval_model] = {
+            "recipe": manifest["recipe"], "data": {k: v for k, v in manifest["data"].items() if k != "heldout_query_ids"},
+            "train_seconds": manifest["training"]["seconds"], "total_seconds": manifest["total_seconds"],
+            "loss_curve": manifest["training"]["loss_curve"], "calibration": manifest["calibration"], **metrics,
+        }
+        print(args.label, json.dumps({k: results[args.label or args.eval_model][k] for k in ("pure", "best_interpolation")}))
+        out.write_text(json.dumps(results, indent=1) + "\n")
+        return
     start = time.perf_counter()
     mine_candidates(searcher, judged + titles, depth=30)
     mining_s = time.perf_counter() - start

@@ -9,7 +9,7 @@ The default recipe (chosen by the dev-set ablation in ``docs/training.md``):
    every step a relative signal instead of the label prior that pointwise BCE settles on;
 3. **unsupervised title → body groups** mixed in (``title_ratio`` per judged group);
 4. **a new head that learns fast**: pooler reset to the identity, head learning rate
-   ``head_lr`` (1e-3) against ``lr`` (5e-5) for the encoder, linear warm-up then decay;
+   ``head_lr`` (1e-3) against ``lr`` (8e-5) for the encoder, linear warm-up then decay;
 5. **calibration**: a logistic fit of the logits on the last trained groups is folded into the
    head (``w·x + b``), so ``sigmoid(logit)`` is a probability (interpolation and thresholds use
    it) while the ranking is unchanged.
@@ -86,7 +86,7 @@ class RerankerTrainConfig:
     epochs: float = 1.0
     batch_groups: int = 4
     max_length: int = 128
-    lr: float = 5e-5
+    lr: float = 8e-5
     head_lr: float = 1e-3
     warmup: float = 0.1
     weight_decay: float = 0.01
