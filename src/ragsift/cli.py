@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_info(sub)
     _add_serve(sub)
     _add_quickstart(sub)
+    from ragsift.train.commands import register as register_training
+
+    register_training(sub)
     return parser
 
 
