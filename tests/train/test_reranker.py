@@ -56,6 +56,17 @@ def test_fit_platt_recovers_a_logistic_model():
     y = (torch.rand(4000, generator=gen, dtype=torch.float64) < torch.sigmoid(2 * x - 1)).double()
     a, b = fit_platt(torch, x, y, ridge=0.0)
     assert a == pytest.approx(2, abs=0.25) and b == pytest.approx(-1, abs=0.2)
+    # the same data with large, offset logits (as a trained head produces) gives the same probabilities
+    a2, b2 = fit_platt(torch, 30 * x + 500, y, ridge=0.0)
+    assert a2 * 30 == pytest.approx(a, rel=1e-3) and a2 * 500 + b2 == pytest.approx(b, abs=1e-2)
+
+
+def test_fit_platt_stays_finite_on_separable_data():
+    torch = pytest.importorskip("torch")
+    x = torch.tensor([5.0] * 10 + [-1.0] * 30, dtype=torch.float64)
+    y = torch.tensor([1.0] * 10 + [0.0] * 30, dtype=torch.float64)
+    a, b = fit_platt(torch, x, y)
+    assert 0 < a < 10 and abs(b) < 20
 
 
 def test_reset_pooler_identity(tiny_cross_encoder):

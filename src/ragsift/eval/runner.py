@@ -56,7 +56,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_METRICS = ("ndcg@10", "mrr@10", "recall@5", "recall@10", "recall@100", "precision@5", "precision@10", "precision@100")
+DEFAULT_METRICS = (
+    "ndcg@10", "mrr@10", "recall@5", "recall@10", "recall@100", "precision@5", "precision@10", "precision@100",
+    "map@100", "hit@5",
+)
 STAGES = ("retrieve", "fuse", "rerank", "total")
 
 

@@ -103,9 +103,26 @@ class Reranker(ABC):
         scores = self.score(query, list(documents))
         return rank(scores, documents if return_documents else None, top_n, threshold)
 
-    async def arerank(self, query: str, documents: Sequence[str], top_n: int | None = None, **kwargs) -> list[RerankResult]:
-        """Async :meth:`rerank`; the default runs the synchronous call in a worker thread."""
-        return await asyncio.to_thread(self.rerank, query, documents, top_n, **kwargs)
+    async def ascore(self, query: str, documents: Sequence[str]) -> Scores:
+        """Async :meth:`score`. The default runs :meth:`score` in a worker thread; network-bound
+        rerankers override it with native async I/O."""
+        return await asyncio.to_thread(self.score, query, list(documents))
+
+    async def arerank(
+        self,
+        query: str,
+        documents: Sequence[str],
+        top_n: int | None = None,
+        *,
+        threshold: float | None = None,
+        return_documents: bool = False,
+    ) -> list[RerankResult]:
+        """Async :meth:`rerank`, built on :meth:`ascore` (subclasses override ``ascore``, not this)."""
+        validate_request(query, documents, top_n, threshold)
+        if not documents:
+            return []
+        scores = await self.ascore(query, list(documents))
+        return rank(scores, documents if return_documents else None, top_n, threshold)
 
 
 def rank(

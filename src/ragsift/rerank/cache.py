@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Protocol, Union
 
 from ragsift.errors import ConfigError, RagsiftError
-from ragsift.rerank.base import Reranker, RerankResult, Scores, rank, validate_request
+from ragsift.rerank.base import Reranker, Scores
 
 __all__ = ["cache_key", "ScoreCache", "MemoryCache", "SQLiteCache", "CachedReranker"]
 
@@ -344,27 +344,15 @@ class CachedReranker(Reranker):
             self._store(found, list(missing), fresh)
         return _merge(keys, found)
 
-    async def arerank(
-        self,
-        query: str,
-        documents: Sequence[str],
-        top_n: int | None = None,
-        *,
-        threshold: float | None = None,
-        return_documents: bool = False,
-    ) -> list[RerankResult]:
-        """Async :meth:`rerank` that uses the wrapped reranker's own ``arerank`` for the misses."""
-        validate_request(query, documents, top_n, threshold)
-        if not documents:
-            return []
+    async def ascore(self, query: str, documents: Sequence[str]) -> Scores:
+        """Async :meth:`score` that uses the wrapped reranker's own ``ascore`` for the misses."""
         keys = [cache_key(self.name, query, doc) for doc in documents]
         found = await asyncio.to_thread(self._lookup, keys)
         missing = _missing(keys, documents, found)
         if missing:
-            results = await self.inner.arerank(query, list(missing.values()))
-            fresh = _scores_from_results(results, len(missing))
+            fresh = await self.inner.ascore(query, list(missing.values()))
             await asyncio.to_thread(self._store, found, list(missing), fresh)
-        return rank(_merge(keys, found), documents if return_documents else None, top_n, threshold)
+        return _merge(keys, found)
 
     def _lookup(self, keys: list[str]) -> dict[str, Entry]:
         try:
@@ -407,14 +395,3 @@ def _missing(keys: list[str], documents: Sequence[str], found: Mapping[str, Entr
 
 def _merge(keys: list[str], found: Mapping[str, Entry]) -> Scores:
     return Scores(raw=[found[k][0] for k in keys], relevance=[found[k][1] for k in keys])
-
-
-def _scores_from_results(results: Sequence[RerankResult], n: int) -> Scores:
-    raw: list[float | None] = [None] * n
-    rel: list[float | None] = [None] * n
-    for r in results:
-        if 0 <= r.index < n:
-            raw[r.index], rel[r.index] = r.score, r.relevance
-    if any(x is None for x in raw):
-        raise ConfigError(f"the wrapped reranker ranked {len(results)} of {n} documents; it must rank them all")
-    return Scores(raw=raw, relevance=rel)  # type: ignore[arg-type]

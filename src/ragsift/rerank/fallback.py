@@ -22,7 +22,7 @@ import threading
 from collections.abc import Sequence
 
 from ragsift.errors import BadInputError, ConfigError, RemoteError
-from ragsift.rerank.base import Reranker, RerankResult, Scores, validate_request
+from ragsift.rerank.base import Reranker, Scores
 
 __all__ = ["FallbackReranker", "DEFAULT_CATCH", "NEVER_CAUGHT"]
 
@@ -111,26 +111,16 @@ class FallbackReranker(Reranker):
             return scores
         raise AssertionError("unreachable: the last failure is re-raised")  # pragma: no cover
 
-    async def arerank(
-        self,
-        query: str,
-        documents: Sequence[str],
-        top_n: int | None = None,
-        *,
-        threshold: float | None = None,
-        return_documents: bool = False,
-    ) -> list[RerankResult]:
-        """Async :meth:`rerank` through each link's own ``arerank``, with the same fallback rules."""
-        validate_request(query, documents, top_n, threshold)
-        kwargs = {"threshold": threshold, "return_documents": return_documents}
+    async def ascore(self, query: str, documents: Sequence[str]) -> Scores:
+        """Async :meth:`score` through each link's own ``ascore``, with the same fallback rules."""
         for i, reranker in enumerate(self.chain):
             try:
-                results = await reranker.arerank(query, documents, top_n, **kwargs)
+                scores = await reranker.ascore(query, documents)
             except Exception as exc:
                 self._failed(i, exc)
                 continue
             self._used(i)
-            return results
+            return scores
         raise AssertionError("unreachable: the last failure is re-raised")  # pragma: no cover
 
     def _recoverable(self, exc: BaseException) -> bool:

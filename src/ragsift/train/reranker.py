@@ -372,20 +372,38 @@ def calibrate_head(model: Any, tokenizer: Any, groups: list[Group], cfg, n_group
     return {"applied": True, "scale": round(a, 6), "shift": round(b, 6), "pairs": int(x.numel()), "on": "last trained groups"}
 
 
-def fit_platt(torch, x, y, iters: int = 100, ridge: float = 1.0) -> tuple[float, float]:
-    """Logistic regression of ``y`` on ``x`` (Newton's method, L2 ``ridge`` on the scale so separable data stays finite)."""
-    a, b = torch.tensor(1.0, dtype=torch.float64), torch.tensor(0.0, dtype=torch.float64)
+def fit_platt(torch, x, y, iters: int = 100, ridge: float = 1e-2) -> tuple[float, float]:
+    """Logistic regression of ``y`` on ``x``: ``(a, b)`` of ``sigmoid(a·x + b)``.
+
+    Fitted on standardized ``x`` by damped Newton steps (backtracking line search), with an L2
+    penalty ``ridge`` on the standardized slope so that separable data keeps a finite fit.
+    """
+    mu, sd = x.mean(), x.std().clamp_min(1e-12)
+    z = (x - mu) / sd
+
+    def objective(w):
+        logits = w[0] * z + w[1]
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, y) + 0.5 * ridge * w[0] ** 2
+
+    w = torch.zeros(2, dtype=torch.float64)
     for _ in range(iters):
-        p = torch.sigmoid(a * x + b)
-        w = (p * (1 - p)).clamp_min(1e-9)
-        g = torch.stack([((p - y) * x).sum() + ridge * a, (p - y).sum()])
-        h = torch.stack([torch.stack([(w * x * x).sum() + ridge, (w * x).sum()]), torch.stack([(w * x).sum(), w.sum()])])
-        h = h + 1e-6 * torch.eye(2, dtype=torch.float64)
-        delta = torch.linalg.solve(h, g)
-        a, b = a - delta[0], b - delta[1]
-        if float(delta.abs().max()) < 1e-8:
+        p = torch.sigmoid(w[0] * z + w[1])
+        r, h = p - y, (p * (1 - p)).clamp_min(1e-12)
+        n = float(len(z))
+        grad = torch.stack([(r * z).sum() / n + ridge * w[0], r.sum() / n])
+        hess = torch.stack([
+            torch.stack([(h * z * z).sum() / n + ridge, (h * z).sum() / n]),
+            torch.stack([(h * z).sum() / n, h.sum() / n + 1e-9]),
+        ])
+        step = torch.linalg.solve(hess, grad)
+        t, current = 1.0, objective(w)
+        while t > 1e-6 and objective(w - t * step) > current:
+            t /= 2
+        w = w - t * step
+        if float((t * step).abs().max()) < 1e-10:
             break
-    return float(a), float(b)
+    a = w[0] / sd
+    return float(a), float(w[1] - a * mu)
 
 
 def _final_linear(model: Any):

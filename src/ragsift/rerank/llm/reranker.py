@@ -31,7 +31,7 @@ import httpx
 
 from ragsift._enums import parse_enum
 from ragsift.errors import ConfigError, MalformedResponseError
-from ragsift.rerank.base import Reranker, RerankResult, Scores, rank, validate_request
+from ragsift.rerank.base import Reranker, Scores
 from ragsift.rerank.llm.client import PROVIDER, ChatClient
 from ragsift.rerank.llm.parsing import MAX_GRADE, UnparseableAnswer, parse_grade, parse_permutation
 from ragsift.rerank.llm.prompts import listwise_messages, pointwise_messages
@@ -183,22 +183,6 @@ class LLMReranker(Reranker):
             if self.mode is LLMMode.POINTWISE:
                 return await self._pointwise(http, query, docs)
             return await self._listwise(http, query, docs)
-
-    async def arerank(
-        self,
-        query: str,
-        documents: Sequence[str],
-        top_n: int | None = None,
-        *,
-        threshold: float | None = None,
-        return_documents: bool = False,
-    ) -> list[RerankResult]:
-        """Native async :meth:`rerank` (no worker thread); safe to await inside a running event loop."""
-        validate_request(query, documents, top_n, threshold)
-        if not documents:
-            return []
-        scores = await self.ascore(query, documents)
-        return rank(scores, documents if return_documents else None, top_n, threshold)
 
     # -- pointwise -----------------------------------------------------------------------------
 

@@ -52,7 +52,7 @@ from ragsift.errors import (
     RemoteServerError,
     RemoteTimeoutError,
 )
-from ragsift.rerank.base import Reranker, RerankResult, Scores, rank, validate_request
+from ragsift.rerank.base import Reranker, Scores
 
 __all__ = [
     "ContractViolation",
@@ -650,22 +650,6 @@ class HttpReranker(Reranker):
                 await asyncio.gather(*tasks, return_exceptions=True)
                 raise
         return self._scores(list(parts), len(documents))
-
-    async def arerank(
-        self,
-        query: str,
-        documents: Sequence[str],
-        top_n: int | None = None,
-        *,
-        threshold: float | None = None,
-        return_documents: bool = False,
-    ) -> list[RerankResult]:
-        """Native async :meth:`rerank` on :class:`httpx.AsyncClient` (no worker thread)."""
-        validate_request(query, documents, top_n, threshold)
-        if not documents:
-            return []
-        scores = await self.ascore(query, list(documents))
-        return rank(scores, documents if return_documents else None, top_n, threshold)
 
     def close(self) -> None:
         """Release pooled connections."""
