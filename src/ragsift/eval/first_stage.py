@@ -4,8 +4,8 @@ Every retriever of the grid is BM25, dense, or a fusion of the two over one coll
 grid searches each *component* (BM25, dense) once per query and collection
 (:func:`retrieve_components`), and builds each retriever's ranking from those lists
 (:func:`assemble`): fuse with the retriever's method and parameters, then expand children to
-parents — the same steps, in the same order and with the same tie-breaks, as
-:class:`ragsift.pipeline.search.Searcher`. Fusion tuning reuses the lists too, so no grid point
+parents with the searcher's own :func:`ragsift.pipeline.search.expand_hits` — the same steps, in
+the same order and with the same tie-breaks, as :class:`ragsift.pipeline.search.Searcher`. Fusion tuning reuses the lists too, so no grid point
 searches again.
 
 Per-query stage timings: ``retrieve`` = the component searches (BM25 + dense, each timed by the
@@ -21,10 +21,10 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 from ragsift.fusion import fuse
 from ragsift.index.collection import Collection
-from ragsift.pipeline.search import SearchOptions, Searcher
+from ragsift.pipeline.search import SearchOptions, Searcher, expand_hits
 from ragsift.types import Hit, Run
 
-__all__ = ["Components", "FirstStage", "retrieve_components", "assemble", "expand_hits", "ranked_run", "docs_run"]
+__all__ = ["Components", "FirstStage", "retrieve_components", "assemble", "ranked_run", "docs_run"]
 
 ComponentList = list[tuple[str, float]]
 
@@ -93,36 +93,6 @@ def assemble(collection: Collection, components: Components, opts: SearchOptions
 
 def _fuse(runs: Mapping[str, ComponentList], opts: SearchOptions) -> ComponentList:
     return fuse(runs, opts.fusion, k=opts.rrf_k, weights=opts.weights, normalization=opts.normalization)
-
-
-def expand_hits(
-    collection: Collection, fused: Sequence[tuple[str, float]], runs: Mapping[str, ComponentList], opts: SearchOptions
-) -> list[Hit]:
-    """Fused chunk ids → hits; in parent–child collections each parent once, at its best child.
-
-    Mirrors the searcher's expansion (same ids, texts, scores and ``source_scores``), so a
-    retriever assembled here ranks exactly as ``Searcher.search`` with the same options does.
-    """
-    source = {name: dict(run) for name, run in runs.items()}
-    expand = opts.parents and bool(collection.parents)
-    hits: list[Hit] = []
-    seen: set[str] = set()
-    for chunk_id, score in fused:
-        chunk = collection.chunk(chunk_id)
-        unit = collection.parents[chunk.parent_id] if expand and chunk.parent_id else chunk
-        if unit.id in seen:
-            continue
-        seen.add(unit.id)
-        scores = {name: s[chunk_id] for name, s in source.items() if chunk_id in s}
-        meta = dict(unit.metadata)
-        if unit.headings:
-            meta["headings"] = list(unit.headings)
-        if unit is not chunk:
-            meta["best_child"] = chunk.id
-        hits.append(Hit(unit.id, unit.doc_id, float(score), unit.text, unit.title, scores, meta))
-        if len(hits) == opts.k:
-            break
-    return hits
 
 
 def search_params(opts: SearchOptions, depth: int) -> dict:

@@ -20,7 +20,7 @@ from ragsift.index.collection import Collection
 from ragsift.pipeline.rerank import RerankOptions, rerank_hits
 from ragsift.types import Hit
 
-__all__ = ["Mode", "SearchOptions", "SearchResult", "Searcher"]
+__all__ = ["Mode", "SearchOptions", "SearchResult", "Searcher", "expand_hits"]
 
 DEFAULT_DEPTH = 100
 
@@ -181,27 +181,37 @@ class Searcher:
         return SearchResult(hits=hits, timings_ms=t)
 
     def _hits(self, fused, runs, opts: SearchOptions) -> list[Hit]:
-        coll = self.collection
-        source = {name: dict(run) for name, run in runs.items()}
-        expand = opts.parents and bool(coll.parents)
-        hits: list[Hit] = []
-        seen: set[str] = set()
-        for chunk_id, score in fused:
-            chunk = coll.chunk(chunk_id)
-            unit = coll.parents[chunk.parent_id] if expand and chunk.parent_id else chunk
-            if unit.id in seen:
-                continue  # a better child of this parent came first
-            seen.add(unit.id)
-            scores = {name: s[chunk_id] for name, s in source.items() if chunk_id in s}
-            meta = dict(unit.metadata)
-            if unit.headings:
-                meta["headings"] = list(unit.headings)
-            if unit is not chunk:
-                meta["best_child"] = chunk.id
-            hits.append(Hit(unit.id, unit.doc_id, float(score), unit.text, unit.title, scores, meta))
-            if len(hits) == opts.k:
-                break
-        return hits
+        return expand_hits(self.collection, fused, runs, opts)
+
+
+def expand_hits(
+    coll: Collection, fused: Sequence[tuple[str, float]], runs: Mapping[str, Sequence[tuple[str, float]]], opts: SearchOptions
+) -> list[Hit]:
+    """Fused chunk ids → the top ``opts.k`` hits; in parent–child collections each parent once, at its best child.
+
+    ``runs`` are the per-retriever lists the fusion consumed; each hit's ``source_scores`` keeps
+    its chunk's raw score from each of them.
+    """
+    source = {name: dict(run) for name, run in runs.items()}
+    expand = opts.parents and bool(coll.parents)
+    hits: list[Hit] = []
+    seen: set[str] = set()
+    for chunk_id, score in fused:
+        chunk = coll.chunk(chunk_id)
+        unit = coll.parents[chunk.parent_id] if expand and chunk.parent_id else chunk
+        if unit.id in seen:
+            continue  # a better child of this parent came first
+        seen.add(unit.id)
+        scores = {name: s[chunk_id] for name, s in source.items() if chunk_id in s}
+        meta = dict(unit.metadata)
+        if unit.headings:
+            meta["headings"] = list(unit.headings)
+        if unit is not chunk:
+            meta["best_child"] = chunk.id
+        hits.append(Hit(unit.id, unit.doc_id, float(score), unit.text, unit.title, scores, meta))
+        if len(hits) == opts.k:
+            break
+    return hits
 
 
 def _ms(start: float) -> float:
