@@ -30,6 +30,7 @@ def main() -> None:
     ap.add_argument("--candidates", type=int, default=45)
     ap.add_argument("--weight", type=float, help="fixed interpolation weight chosen on dev (omit to skip)")
     ap.add_argument("--embed-model", default="all-MiniLM-L6-v2")
+    ap.add_argument("--tune-queries", type=int, default=200, help="train queries --interpolate auto tunes on (eval default 200)")
     args = ap.parse_args()
 
     built: dict = {}
@@ -46,6 +47,7 @@ def main() -> None:
             data_dir=Path(args.data), out_dir=Path(args.out) / name, split="test", retrievers=["hybrid"],
             collection_dir=Path(args.collection), embed_model=args.embed_model,
             rerankers=["none", args.model], candidates=args.candidates, interpolate=interpolate, show_progress=False,
+            tune_queries=args.tune_queries,
         )
         results = runner.run_eval(cfg)
         print(render_markdown(results), flush=True)

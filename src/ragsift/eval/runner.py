@@ -36,7 +36,7 @@ from ragsift.eval.latency import percentiles
 from ragsift.eval.metrics import evaluate_per_query, parse_metrics
 from ragsift.eval.rag_metrics import context_metrics
 from ragsift.eval.report import _atomic_write_text, write_results
-from ragsift.eval.rerank_stage import build_eval_reranker, parse_reranker_spec
+from ragsift.eval.rerank_stage import EvalReranker, build_eval_reranker, parse_reranker_spec
 from ragsift.eval.retrievers import GRID_RETRIEVERS, RETRIEVERS, check_retrievers, retriever_options, retriever_spec
 from ragsift.eval.significance import SignificanceTest
 from ragsift.index.collection import Collection, CollectionConfig
@@ -52,6 +52,7 @@ __all__ = [
     "retriever_options",
     "ranked_run",
     "parse_reranker_spec",
+    "build_reranker",
 ]
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,7 @@ def run_eval(cfg: EvalConfig) -> dict:
     tune = _tuning_queries(cfg, notes)
     retrievers = _runnable_retrievers(cfg, tune, notes)
     collections = _collections(cfg, queries.data.corpus, retrievers)
-    rerankers = {spec: build_eval_reranker(spec) for spec in cfg.rerankers if spec.strip() != "none"}
+    rerankers = {spec: build_reranker(spec) for spec in cfg.rerankers if spec.strip() != "none"}
     grid = Grid(
         collections, queries, retrievers, rerankers, depth=_depths(cfg, collections), candidates=cfg.candidates,
         interpolate=cfg.interpolate, tune=tune, progress=_progress(cfg.show_progress),
@@ -173,6 +174,11 @@ def run_eval(cfg: EvalConfig) -> dict:
     _write_json(Path(cfg.out_dir) / "per_query.json", {"metrics": list(cfg.metrics), "runs": per_query})
     _write_json(Path(cfg.out_dir) / "curves.json", {"recall@k": curves})
     return results
+
+
+def build_reranker(spec: str) -> EvalReranker:
+    """The grid reranker a spec names (looked up at call time, so callers may memoize it across runs)."""
+    return build_eval_reranker(spec)
 
 
 def _split_queries(cfg: EvalConfig, split: str, limit: int | None) -> SplitQueries:
