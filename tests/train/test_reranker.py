@@ -150,3 +150,17 @@ def test_cli_refuses_to_overwrite_a_foreign_folder(tmp_path, capsys, tiny_beir):
     (out / "precious.txt").write_text("x")
     code = main(["train-reranker", "--data", str(tiny_beir), "--out", str(out), "-q"])
     assert code == 2 and "refusing to overwrite" in capsys.readouterr().err
+
+
+def test_registering_the_commands_stays_light():
+    """The CLI imports ragsift.train.commands to register the subcommands: no torch or transformers."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, argparse; from ragsift.train.commands import register;"
+        "register(argparse.ArgumentParser().add_subparsers());"
+        "print(','.join(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == ""

@@ -195,17 +195,20 @@ class Grid:
 
     # ------------------------------------------------------------------ the grid
     def __iter__(self) -> Iterator[GridRun]:
+        cells = len(self.retrievers) * len(self.rerankers)
+        done = 0
         for name in self.retrievers:
             first = self.first_stage(name)
             kind = retriever_spec(name).collection
             yield GridRun(name, "none", "none", kind, _ranking(first.hits), dict(first.stage_ms), dict(first.params))
             for bundle in self.rerankers.values():
-                yield self._reranked(name, kind, first, bundle)
+                done += 1
+                yield self._reranked(name, kind, first, bundle, f"[{done}/{cells}] rerank {name} × {bundle.label}")
             del self._first[(name, self.queries.split)]  # its rankings are in the runs; free the hits
 
-    def _reranked(self, name: str, kind: str, first: FirstStage, bundle: EvalReranker) -> GridRun:
+    def _reranked(self, name: str, kind: str, first: FirstStage, bundle: EvalReranker, desc: str) -> GridRun:
         weight = self.interpolation(name, bundle)
-        hits, rerank_ms = self._rerank(bundle, first, self.queries.data.queries, weight, f"rerank {name} × {bundle.label}")
+        hits, rerank_ms = self._rerank(bundle, first, self.queries.data.queries, weight, desc)
         stage_ms = {
             "retrieve": first.stage_ms["retrieve"],
             "fuse": first.stage_ms["fuse"],

@@ -8,4 +8,4 @@
 Importing this package does not import torch; the training functions do.
 """
 
-__all__ = ["data", "embedder", "reranker", "commands"]
+__all__: list[str] = []  # the submodules are the API: data, reranker, embedder, commands

@@ -217,10 +217,11 @@ def fit_examples(model: Any, examples: list[Example], cfg) -> TrainLog:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        train_log.add(float(loss.detach()))
+        value = float(loss.detach())
+        train_log.add(value)
         if bar:
             bar.update(1)
-            bar.set_postfix(loss=f"{float(loss):.3f}")
+            bar.set_postfix(loss=f"{value:.3f}")
     if bar:
         bar.close()
     model.eval()
