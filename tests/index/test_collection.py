@@ -99,6 +99,10 @@ def test_open_errors(tmp_path):
     coll.add(DOCS)
     manifest = tmp_path / "c" / "manifest.json"
     data = json.loads(manifest.read_text())
+    del data["records"]
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(CollectionError, match="pre-release"):
+        Collection.open(tmp_path / "c")
     data["version"] = 99
     manifest.write_text(json.dumps(data))
     with pytest.raises(CollectionError, match="version 99"):

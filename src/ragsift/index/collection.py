@@ -147,6 +147,11 @@ class Collection:
             raise CollectionError(f"cannot read {mpath}: {exc}") from exc
         if manifest.get("format") != FORMAT:
             raise CollectionError(f"{mpath} is not a ragsift collection manifest")
+        if manifest.get("version") == VERSION and "records" not in manifest:
+            raise CollectionError(
+                f"{mpath} was written by a pre-release ragsift (no record segments); rebuild the collection "
+                "with ragsift index"
+            )
         if manifest.get("version") != VERSION:
             raise CollectionError(
                 f"{mpath} has format version {manifest.get('version')}; this ragsift reads version {VERSION}"
