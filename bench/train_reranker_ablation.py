@@ -29,7 +29,7 @@ from ragsift.pipeline.search import Searcher
 from ragsift.rerank.base import sigmoid
 from ragsift.rerank.cross_encoder import CrossEncoderReranker
 from ragsift.train.data import judged_queries, mine_candidates, split_dev, title_queries
-from ragsift.train.loop import write_model_dir
+from ragsift.train.loop import TrainLog, write_model_dir
 from ragsift.train.models import freeze_bottom, load_base
 from ragsift.train.reranker import RerankerTrainConfig, calibrate_head, fit_groups, make_groups
 
@@ -38,15 +38,21 @@ GROUPS = 500
 
 POINTS = {
     # the naive recipe, scaled down: pointwise BCE, base pooler kept, one learning rate
-    "A": dict(loss="bce", pooler="keep", head_lr=3e-5, lr=3e-5, title_ratio=0.0),
+    "A": dict(head="cls", loss="bce", pooler="keep", head_lr=3e-5, lr=3e-5, title_ratio=0.0),
     # listwise loss + identity pooler + fast head (1e-3) / encoder 5e-5 with warm-up
-    "B": dict(loss="listwise", pooler="identity", title_ratio=0.0),
+    "B": dict(head="cls", loss="listwise", pooler="identity", title_ratio=0.0),
     # B + unsupervised title -> body groups (half of the groups)
-    "C": dict(loss="listwise", pooler="identity", title_ratio=1.0),
+    "C": dict(head="cls", loss="listwise", pooler="identity", title_ratio=1.0),
     # B with pointwise BCE: isolates the loss
-    "D": dict(loss="bce", pooler="identity", title_ratio=0.0),
+    "D": dict(head="cls", loss="bce", pooler="identity", title_ratio=0.0),
     # C with the [CLS] pooler kept as all-MiniLM ships it: isolates the pooler reset
-    "E": dict(loss="listwise", pooler="keep", title_ratio=1.0),
+    "E": dict(head="cls", loss="listwise", pooler="keep", title_ratio=1.0),
+    # the cosine head (ragsift.rerank.cosine_head) untrained: what the joint encoding gives for free
+    "G0": dict(head="cosine", loss="listwise", title_ratio=1.0, untrained=True),
+    # C with the cosine head instead of [CLS]: isolates the head
+    "G": dict(head="cosine", loss="listwise", title_ratio=1.0),
+    # G without title groups
+    "H": dict(head="cosine", loss="listwise", title_ratio=0.0),
 }
 
 
@@ -142,24 +148,25 @@ def main() -> None:
     print(json.dumps(results["_setup"], indent=1), flush=True)
     n_pairs = sum(len(q.positives) for q in judged)
     for name in args.points.split(","):
-        point = POINTS[name]
+        point = dict(POINTS[name])
+        untrained = point.pop("untrained", False)
         ratio = point["title_ratio"]
         epochs = args.groups / (1 + ratio) / n_pairs
         cfg = RerankerTrainConfig(data_dir=args.data, out_dir=work / name, epochs=epochs, max_minutes=None, **point)
         groups = make_groups(judged, titles, texts, epochs=cfg.epochs, title_ratio=cfg.title_ratio,
                              negatives=cfg.negatives, negative_pool=cfg.negative_pool, seed=cfg.seed)
-        base = load_base(None, pooler=cfg.pooler, seed=cfg.seed)
+        base = load_base(None, pooler=cfg.pooler, head=cfg.head, seed=cfg.seed)
         freeze_bottom(base.model, cfg.freeze_layers)
         t0 = time.perf_counter()
-        log = fit_groups(base.model, base.tokenizer, groups, cfg)
+        log = TrainLog(every=1) if untrained else fit_groups(base.model, base.tokenizer, groups, cfg)
         train_s = time.perf_counter() - t0
-        calibration = calibrate_head(base.model, base.tokenizer, groups, cfg)
+        calibration = None if untrained else calibrate_head(base.model, base.tokenizer, groups, cfg)
         write_model_dir(cfg.out_dir, lambda d: (base.model.save_pretrained(d), base.tokenizer.save_pretrained(d)),
                         "ragsift_train.json", {"recipe": cfg.recipe(), "calibration": calibration})
         metrics = dev_metrics(cfg.out_dir, hits, data.queries, dev_qrels, args.candidates, args.eval_max_length)
         results[name] = {
             "recipe": {k: v for k, v in cfg.recipe().items() if k not in ("split", "base", "max_minutes")},
-            "groups": len(groups),
+            "groups": 0 if untrained else len(groups),
             "title_groups": sum(g.source == "title" for g in groups),
             "train_seconds": round(train_s, 1),
             "loss_curve": log.summary()["loss_curve"],

@@ -189,3 +189,26 @@ def test_cli_grid_and_compare(tmp_path, capsys, tiny_st_model):
     assert "| ndcg@10 | " in diff and "Only in A:" in diff
     assert main(["eval", "--data", str(data)]) == 2
     assert "--out" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("heldout", [["t1", "t3"], []])
+def test_interpolate_auto_tunes_on_queries_the_trained_reranker_held_out(tmp_path, tiny_cross_encoder, heldout):
+    import shutil
+
+    data = make_beir(tmp_path / "beir")
+    model = tmp_path / "ce"
+    shutil.copytree(tiny_cross_encoder, model)
+    manifest = {"data": {"dataset": load_beir(data).name, "split": "train", "heldout_query_ids": heldout}}
+    (model / "ragsift_train.json").write_text(json.dumps(manifest))
+    results = run_eval(EvalConfig(
+        data_dir=data, out_dir=tmp_path / "out", retrievers=["bm25"], rerankers=["none", str(model)],
+        candidates=5, interpolate="auto", show_progress=False, plots=False,
+    ))
+    reranked = next(r for r in results["runs"] if r["reranker"] != "none")
+    tuning = reranked["params"]["tuning"]
+    if heldout:
+        assert tuning["queries"] == 2
+        assert any("held out of training (2 left)" in n for n in results["notes"])
+    else:
+        assert tuning["queries"] == 6  # every train query, with a warning that the model has seen them
+        assert any("trained on all of split 'train'" in n for n in results["notes"])

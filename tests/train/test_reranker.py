@@ -49,6 +49,29 @@ def test_fit_groups_learns_a_separable_task(tiny_cross_encoder):
     assert positive_wins(base.model, base.tokenizer, groups) > wins
 
 
+def test_cosine_head_learns_a_separable_task_and_continues_training(tmp_path, tiny_st_model):
+    from ragsift.train.reranker import Loss, calibrate_head
+
+    base = load_base(str(tiny_st_model), head="cosine", seed=0)
+    assert base.new_head and type(base.model).__name__ == "BertCosineForSequenceClassification"
+    groups = separable_groups()
+    loss = listwise_loss(base.model, base.tokenizer, groups)
+    cfg = SimpleNamespace(batch_groups=3, max_length=32, lr=1e-3, head_lr=1e-2, warmup=0.1, weight_decay=0.0,
+                          loss=Loss.LISTWISE, max_minutes=None, seed=0, show_progress=False)
+    fit_groups(base.model, base.tokenizer, groups * 12, cfg)
+    assert listwise_loss(base.model, base.tokenizer, groups) < loss
+    assert positive_wins(base.model, base.tokenizer, groups) == len(groups)
+    calibration = calibrate_head(base.model, base.tokenizer, groups, cfg)
+    assert calibration["applied"]
+    before = [x for row in score_pairs(base.model, base.tokenizer, groups, 32) for x in row]
+    base.model.save_pretrained(tmp_path)
+    base.tokenizer.save_pretrained(tmp_path)
+    again = load_base(str(tmp_path), head="cls")  # an existing cross-encoder keeps its own head
+    assert not again.new_head and type(again.model).__name__ == "BertCosineForSequenceClassification"
+    after = [x for row in score_pairs(again.model, again.tokenizer, groups, 32) for x in row]
+    assert after == pytest.approx(before, abs=1e-4)
+
+
 def test_fit_platt_recovers_a_logistic_model():
     torch = pytest.importorskip("torch")
     gen = torch.Generator().manual_seed(0)
@@ -76,7 +99,8 @@ def test_reset_pooler_identity(tiny_cross_encoder):
     assert torch.equal(base.model.bert.pooler.dense.weight, torch.eye(32))
 
 
-def test_train_reranker_end_to_end_from_an_encoder(tmp_path, tiny_beir, tiny_collection, tiny_st_model):
+@pytest.mark.parametrize("head", ["cosine", "cls"])
+def test_train_reranker_end_to_end_from_an_encoder(tmp_path, tiny_beir, tiny_collection, tiny_st_model, head):
     """A new head on a BERT encoder, pruned to 1 layer; the folder loads with both loaders; it is recorded."""
     from sentence_transformers import CrossEncoder
 
@@ -87,9 +111,12 @@ def test_train_reranker_end_to_end_from_an_encoder(tmp_path, tiny_beir, tiny_col
     cfg = RerankerTrainConfig(
         data_dir=tiny_beir, out_dir=out, base=str(tiny_st_model), collection_dir=tiny_collection, num_layers=1,
         freeze_layers=0, negatives=2, negative_pool=4, title_ratio=0.5, epochs=1, batch_groups=2, max_length=48,
-        show_progress=False,
+        head=head, show_progress=False,
     )
     manifest = train_reranker(cfg)
+    assert manifest["recipe"]["head"] == head
+    model_type = json.loads((out / "config.json").read_text())["model_type"]
+    assert model_type == ("ragsift-cosine-bert" if head == "cosine" else "bert")
     assert manifest["layers"] == 1 and manifest["new_head"]
     assert manifest["data"]["judged_groups"] == 8 and manifest["data"]["title_groups"] == 4
     assert manifest["training"]["steps"] == 6
@@ -123,6 +150,7 @@ def test_train_reranker_continues_a_cross_encoder_with_holdout(tmp_path, tiny_be
         (dict(negatives=8, negative_pool=4), "negative_pool=4 is smaller than negatives=8"),
         (dict(loss="hinge"), "loss='hinge' is not valid; choose one of 'listwise', 'bce'"),
         (dict(pooler="mean"), "pooler='mean'"),
+        (dict(head="mean"), "head='mean' is not valid; choose one of 'cosine', 'cls'"),
         (dict(epochs=0), "epochs=0"),
         (dict(holdout=1.0), "holdout=1.0"),
     ],

@@ -26,7 +26,9 @@ from ragsift.rerank.base import Reranker, Scores
 from ragsift.rerank.cache import CachedReranker, MemoryCache, cache_key
 from ragsift.types import Hit
 
-__all__ = ["CostMeter", "EvalReranker", "parse_reranker_spec", "reranker_label", "build_eval_reranker", "rerank_head"]
+__all__ = [
+    "CostMeter", "EvalReranker", "parse_reranker_spec", "reranker_label", "training_manifest", "build_eval_reranker", "rerank_head",
+]
 
 #: Cached scores kept by one reranker's grid cache: far more pairs than a BEIR grid scores, no expiry.
 GRID_CACHE_SIZE = 5_000_000
@@ -106,6 +108,24 @@ def reranker_label(spec: str) -> str:
         name = path.name if path.name.lower() not in _GENERIC_DIRS else f"{path.parent.name}/{path.name}"
         model = name
     return model if kind == "cross-encoder" else f"{kind}={model}"
+
+
+def training_manifest(spec: str) -> dict | None:
+    """The ``ragsift_train.json`` of a cross-encoder folder trained by ``ragsift train-reranker`` (None otherwise)."""
+    import json
+
+    from ragsift.train.reranker import TRAIN_MANIFEST
+
+    kind, model = parse_reranker_spec(spec)
+    if kind != "cross-encoder" or model is None:
+        return None
+    path = Path(model).expanduser() / TRAIN_MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"reranker {model!r}: {path} is not readable JSON ({exc})") from exc
 
 
 def build_eval_reranker(spec: str) -> EvalReranker:

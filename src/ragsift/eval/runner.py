@@ -36,7 +36,7 @@ from ragsift.eval.latency import percentiles
 from ragsift.eval.metrics import evaluate_per_query, parse_metrics
 from ragsift.eval.rag_metrics import context_metrics
 from ragsift.eval.report import _atomic_write_text, write_results
-from ragsift.eval.rerank_stage import EvalReranker, build_eval_reranker, parse_reranker_spec
+from ragsift.eval.rerank_stage import EvalReranker, build_eval_reranker, parse_reranker_spec, reranker_label, training_manifest
 from ragsift.eval.retrievers import GRID_RETRIEVERS, RETRIEVERS, check_retrievers, retriever_options, retriever_spec
 from ragsift.eval.significance import SignificanceTest
 from ragsift.index.collection import Collection, CollectionConfig
@@ -197,12 +197,37 @@ def _tuning_queries(cfg: EvalConfig, notes: list[str]) -> SplitQueries | None:
     if cfg.tune_split == cfg.split:
         raise ConfigError(f"tune_split={cfg.tune_split!r} is the evaluated split; tune on another (e.g. train)")
     try:
-        return _split_queries(cfg, cfg.tune_split, cfg.tune_queries)
+        tune = _split_queries(cfg, cfg.tune_split, None)
     except BadInputError as exc:
         if not cfg.grid or cfg.interpolate == "auto":
             raise
         notes.append(f"tuned retrievers skipped: no usable tuning split {cfg.tune_split!r} ({exc})")
         return None
+    qids = _unseen_by_rerankers(cfg, tune, notes) if cfg.interpolate == "auto" else tune.qids
+    if not qids:
+        raise ConfigError(f"no query of tuning split {cfg.tune_split!r} is left to tune on (see the notes: {notes})")
+    return SplitQueries(tune.data, qids[: cfg.tune_queries] if cfg.tune_queries else qids)
+
+
+def _unseen_by_rerankers(cfg: EvalConfig, tune: SplitQueries, notes: list[str]) -> list[str]:
+    """Tuning queries no trained reranker learned from: a model trained on the tuning split is tuned on its hold-out only."""
+    qids = list(tune.qids)
+    for spec in cfg.rerankers:
+        data = (training_manifest(spec) or {}).get("data") or {}
+        if data.get("split") != tune.split or data.get("dataset") != tune.data.name:
+            continue
+        heldout = set(data.get("heldout_query_ids") or ())
+        label = reranker_label(spec)
+        if heldout:
+            qids = [q for q in qids if q in heldout]
+            notes.append(f"interpolate=auto tunes on the {tune.split} queries that reranker {label} held out of training ({len(qids)} left)")
+        else:
+            notes.append(
+                f"reranker {label} was trained on all of split {tune.split!r}: interpolate=auto tunes on queries it has "
+                "seen, which favours the reranker (train it with --holdout 0.2 to keep tuning queries out)"
+            )
+            log.warning(notes[-1])
+    return qids
 
 
 def _runnable_retrievers(cfg: EvalConfig, tune: SplitQueries | None, notes: list[str]) -> list[str]:

@@ -410,6 +410,9 @@ def load_cross_encoder(model_path: str, name: str, *, device: str = "cpu") -> tu
     at once in offline mode, and is otherwise probed with one quick request before downloading.
     """
     st = require("sentence_transformers")
+    from ragsift.rerank.cosine_head import register
+
+    register()  # folders trained with `--head cosine` (model type ragsift-cosine-bert)
     if os.path.isdir(model_path):
         _check_local_config(model_path, name)
         ce = _load_local(st, model_path, name, device)

@@ -65,6 +65,9 @@ def _add_train_reranker(sub) -> None:
     p.add_argument("--head-lr", type=float, default=C.head_lr, help=f"scoring head + pooler learning rate (default: {C.head_lr})")
     p.add_argument("--warmup", type=float, default=C.warmup, help=f"warm-up fraction of the steps (default: {C.warmup})")
     p.add_argument("--loss", choices=["listwise", "bce"], default="listwise", help="listwise softmax CE over each group, or pointwise BCE (default: listwise)")
+    p.add_argument("--head", choices=["cosine", "cls"], default=C.head.value,
+                   help="scoring head of a new model: cosine of the mean-pooled query and passage tokens, "
+                        f"or a linear layer on the [CLS] pooler (default: {C.head.value})")
     p.add_argument("--pooler", choices=["auto", "identity", "keep", "random"], default="auto",
                    help="[CLS] pooler of a new head: identity, keep the base's, random (default: auto = identity for a new head)")
     p.add_argument("--max-minutes", type=float, default=C.max_minutes, metavar="M",
@@ -107,7 +110,7 @@ def cmd_train_reranker(args) -> int:
         freeze_layers=args.freeze_layers, negatives=args.negatives, negative_pool=args.negative_pool,
         title_ratio=args.title_ratio, epochs=args.epochs, batch_groups=args.batch_groups,
         max_length=args.max_length, lr=args.lr, head_lr=args.head_lr, warmup=args.warmup, loss=args.loss,
-        pooler=args.pooler, calibrate=not args.no_calibrate, holdout=args.holdout,
+        pooler=args.pooler, head=args.head, calibrate=not args.no_calibrate, holdout=args.holdout,
         max_minutes=args.max_minutes or None, seed=args.seed, show_progress=not args.quiet, record=not args.no_record,
     )
     manifest = train_reranker(cfg)

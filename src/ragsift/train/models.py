@@ -24,7 +24,14 @@ from typing import Any
 from ragsift._lazy import require
 from ragsift.errors import ConfigError, ModelNotFoundError
 
-__all__ = ["Pooler", "BaseModel", "load_base", "prune_layers", "reset_pooler", "freeze_bottom", "resolve_base_dir", "count_layers"]
+__all__ = ["Head", "Pooler", "BaseModel", "load_base", "prune_layers", "reset_pooler", "freeze_bottom", "resolve_base_dir", "count_layers"]
+
+
+class Head(str, Enum):
+    """The scoring head of a new cross-encoder (see :mod:`ragsift.rerank.cosine_head`)."""
+
+    COSINE = "cosine"  # w·cos(mean(query tokens), mean(passage tokens)) + b over the joint encoding
+    CLS = "cls"  # BertForSequenceClassification: a linear layer over the pooled [CLS] vector
 
 
 class Pooler(str, Enum):
@@ -87,16 +94,40 @@ def is_cross_encoder(src: Path) -> bool:
     return any(a.endswith("ForSequenceClassification") for a in archs)
 
 
-def load_base(base: str | os.PathLike | None, *, num_layers: int | None = None, pooler: Pooler | str = Pooler.AUTO, seed: int = 0) -> BaseModel:
-    """Load ``base`` as a single-logit sequence-classification model (see the module docstring)."""
+def load_base(
+    base: str | os.PathLike | None,
+    *,
+    num_layers: int | None = None,
+    pooler: Pooler | str = Pooler.AUTO,
+    head: Head | str = Head.CLS,
+    seed: int = 0,
+) -> BaseModel:
+    """Load ``base`` as a single-logit sequence-classification model (see the module docstring).
+
+    ``head`` applies to a new head only: an existing cross-encoder keeps its own.
+    """
     from ragsift._enums import parse_enum
+    from ragsift.rerank import cosine_head
 
     pooler = parse_enum(Pooler, pooler, param="pooler")
+    head = parse_enum(Head, head, param="head")
     transformers = require("transformers")
     torch = require("torch")
     src = resolve_base_dir(base)
     new_head = not is_cross_encoder(src)
-    if new_head and _config(src).get("model_type") == "bert":
+    model_type = _config(src).get("model_type")
+    cosine_head.register()
+    if new_head and head is Head.COSINE:
+        if model_type != "bert":
+            raise ConfigError(
+                f"--head cosine needs a BERT encoder (it reads token_type_ids); --base {str(src)!r} has "
+                f"model_type={model_type!r}. Fix: pass --head cls, or a BERT encoder"
+            )
+        torch.manual_seed(seed)
+        model = cosine_head.new_cosine_model(src, num_layers=num_layers)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(src, local_files_only=True)
+        return BaseModel(model, tokenizer, source=str(src), new_head=True)
+    if new_head and model_type == "bert":
         from ragsift.rerank.build import build_cross_encoder_from_encoder
 
         with tempfile.TemporaryDirectory(prefix="ragsift-base-") as tmp:

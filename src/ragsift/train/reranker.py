@@ -55,7 +55,7 @@ from ragsift.train.loop import (
     positive,
     write_model_dir,
 )
-from ragsift.train.models import Pooler, count_layers, freeze_bottom, load_base
+from ragsift.train.models import Head, Pooler, count_layers, freeze_bottom, load_base
 
 __all__ = ["Loss", "RerankerTrainConfig", "TRAIN_MANIFEST", "Group", "make_groups", "train_reranker", "fit_groups", "score_pairs", "calibrate_head", "fit_platt"]
 
@@ -94,6 +94,7 @@ class RerankerTrainConfig:
     weight_decay: float = 0.01
     loss: Loss | str = Loss.LISTWISE
     pooler: Pooler | str = Pooler.AUTO
+    head: Head | str = Head.COSINE
     calibrate: bool = True
     holdout: float = 0.0
     exclude_queries: Sequence[str] = ()
@@ -106,6 +107,7 @@ class RerankerTrainConfig:
         self.data_dir, self.out_dir = Path(self.data_dir), Path(self.out_dir)
         self.loss = parse_enum(Loss, self.loss, param="loss")
         self.pooler = parse_enum(Pooler, self.pooler, param="pooler")
+        self.head = parse_enum(Head, self.head, param="head")
         positive(self.num_layers, "num_layers", allow_none=True)
         positive(self.freeze_layers, "freeze_layers", allow_zero=True)
         positive(self.negatives, "negatives")
@@ -132,7 +134,7 @@ class RerankerTrainConfig:
         d = asdict(self)
         for key in ("data_dir", "out_dir", "collection_dir", "exclude_queries", "holdout", "show_progress", "record"):
             d.pop(key)
-        d["loss"], d["pooler"] = self.loss.value, self.pooler.value
+        d["loss"], d["pooler"], d["head"] = self.loss.value, self.pooler.value, self.head.value
         return d
 
 
@@ -205,7 +207,7 @@ def train_reranker(cfg: RerankerTrainConfig) -> dict[str, Any]:
     if not groups:
         raise ConfigError(f"no training group could be made (need >= {cfg.negatives} mined candidates per query)")
 
-    base = load_base(cfg.base, num_layers=cfg.num_layers, pooler=cfg.pooler, seed=cfg.seed)
+    base = load_base(cfg.base, num_layers=cfg.num_layers, pooler=cfg.pooler, head=cfg.head, seed=cfg.seed)
     freeze_bottom(base.model, cfg.freeze_layers)
     train_start = time.perf_counter()
     train_log = fit_groups(base.model, base.tokenizer, groups, cfg)
