@@ -1,8 +1,9 @@
 """Evaluate a trained reranker on a BEIR test split through ``ragsift.eval.runner.run_eval``, three ways, scoring once.
 
 Runs the exact ``ragsift eval`` code path (``--retrievers hybrid --rerankers none,MODEL --candidates N``)
-three times in one process — pure reranking, ``--interpolate auto`` (weight tuned on the first
-200 *train* queries) and ``--interpolate W`` (a weight chosen beforehand on a dev hold-out) —
+three times in one process — pure reranking, ``--interpolate auto`` (weight tuned on *train*
+queries: those the model held out of training when its ``ragsift_train.json`` lists them, else
+the first ``--tune-queries``) and ``--interpolate W`` (a weight chosen beforehand on a dev hold-out) —
 sharing one in-memory score cache, so every (query, passage) pair is scored once. Writes each
 run's ``results.json`` / ``results.md`` under ``--out/{pure,auto,fixed}``.
 
