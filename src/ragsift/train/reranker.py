@@ -1,8 +1,6 @@
 """Train a cross-encoder reranker on a BEIR split's own judgements (``ragsift train-reranker``).
 
-The default recipe (measurements in ``docs/training.md``: on SciFact it learns where pointwise BCE
-with the shipped pooler did not, but ~15 CPU-minutes of training do not make it beat the hybrid
-first stage):
+The default recipe (measurements and the ablation in ``docs/training.md``):
 
 1. **groups, not pairs**: each training example is one query with one positive and
    ``negatives`` hard negatives sampled from ragsift's hybrid top ``negative_pool`` (positives
@@ -10,17 +8,22 @@ first stage):
 2. **listwise loss**: softmax cross-entropy over the group (the positive must win), which gives
    every step a relative signal instead of the label prior that pointwise BCE settles on;
 3. **unsupervised title → body groups** mixed in (``title_ratio`` per judged group);
-4. **a new head that learns fast**: pooler reset to the identity, head learning rate
+4. **a head that starts from what the encoder knows**: by default the cosine head
+   (:mod:`ragsift.rerank.cosine_head`: ``w·cos`` of the mean-pooled query and passage tokens of
+   the joint encoding), which ranks reasonably before any step; ``head="cls"`` uses
+   ``BertForSequenceClassification`` with its pooler reset to the identity. Head learning rate
    ``head_lr`` (1e-3) against ``lr`` (8e-5) for the encoder, linear warm-up then decay;
 5. **calibration**: a logistic fit of the logits on the last trained groups is folded into the
    head (``w·x + b``), so ``sigmoid(logit)`` is a probability (interpolation and thresholds use
    it) while the ranking is unchanged.
 
-The output folder is a plain ``BertForSequenceClassification`` (or the base's architecture)
-with its tokenizer and a ``ragsift_train.json`` manifest (recipe, data, loss curve, timings).
-:class:`~ragsift.rerank.cross_encoder.CrossEncoderReranker` and sentence-transformers'
-``CrossEncoder`` load it; :func:`~ragsift.rerank.resolve.record_trained` makes it the default
-reranker of ``--rerank`` and the quickstart.
+The output folder is a ``ragsift-cosine-bert`` model (``head="cls"``: a plain
+``BertForSequenceClassification``; continued training keeps the base's architecture) with its
+tokenizer and a ``ragsift_train.json`` manifest (recipe, data, loss curve, timings).
+:class:`~ragsift.rerank.cross_encoder.CrossEncoderReranker` loads it (sentence-transformers'
+``CrossEncoder`` too, after :func:`ragsift.rerank.cosine_head.register`);
+:func:`~ragsift.rerank.resolve.record_trained` makes it the default reranker of ``--rerank`` and
+the quickstart.
 """
 
 from __future__ import annotations
