@@ -49,7 +49,7 @@ def _add_train_reranker(sub) -> None:
         "head) or continue training a cross-encoder, on groups of 1 judged positive + hard negatives mined with "
         "ragsift's hybrid retriever, plus unsupervised (title -> body) groups from the corpus; listwise loss. "
         "Saves a model that --reranker-model / ragsift eval --rerankers load, and records it as the default reranker. "
-        "The default recipe takes ~15-25 min for SciFact's train split on 2 CPU cores (training stops at --max-minutes).",
+        "The default recipe takes ~20-26 min for SciFact's train split on 2 CPU cores (training stops at --max-minutes).",
     )
     _common(p, "cross-encoder")
     p.add_argument("--base", metavar="NAME_OR_PATH", help="encoder or cross-encoder to start from (default: bundled all-MiniLM-L6-v2)")

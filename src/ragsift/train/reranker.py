@@ -88,7 +88,7 @@ class RerankerTrainConfig:
     negatives: int = 3
     negative_pool: int = 30
     title_ratio: float = 1.0
-    epochs: float = 1.0
+    epochs: float = 3.0
     batch_groups: int = 4
     max_length: int = 128
     lr: float = 8e-5
