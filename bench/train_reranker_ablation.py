@@ -10,7 +10,7 @@ interpolation weight on dev (``final = w·sigmoid(logit) + (1-w)·minmax(first s
 Hard negatives are mined once for all points. Results go to ``bench/results/train_reranker_ablation.json``.
 
     HF_HUB_OFFLINE=1 python bench/train_reranker_ablation.py --data ../shared/data/beir/scifact \
-        --collection /tmp/scifact_coll --work /tmp/abl --points B,C,D,A
+        --collection /tmp/scifact_coll --work /tmp/abl --points G0,G,B,C
 """
 
 from __future__ import annotations
