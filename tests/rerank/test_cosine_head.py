@@ -92,6 +92,14 @@ def test_num_layers_keeps_the_first_layers(encoder_dir):
     assert torch.equal(model.bert.encoder.layer[0].attention.self.query.weight, full.encoder.layer[0].attention.self.query.weight)
 
 
+@pytest.mark.parametrize("bad", [0, 99, True])
+def test_num_layers_out_of_range_is_a_config_error(encoder_dir, bad):
+    from ragsift.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"num_layers={bad!r} is not valid; the encoder has 2 layers"):
+        new_cosine_model(encoder_dir, num_layers=bad)
+
+
 def test_onnx_backend_tracks_torch(saved, tmp_path):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")

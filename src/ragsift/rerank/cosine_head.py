@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from ragsift._lazy import require
+from ragsift.errors import ConfigError
 
 __all__ = ["MODEL_TYPE", "register", "is_cosine_config", "new_cosine_model"]
 
@@ -112,6 +113,11 @@ def new_cosine_model(encoder_dir: Any, *, num_layers: int | None = None) -> Any:
     base = transformers.BertConfig.from_pretrained(encoder_dir, local_files_only=True)
     config = config_cls.from_dict({k: v for k, v in base.to_dict().items() if k != "model_type"})
     if num_layers is not None:
+        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or not 1 <= num_layers <= base.num_hidden_layers:
+            raise ConfigError(
+                f"num_layers={num_layers!r} is not valid; the encoder has {base.num_hidden_layers} layers. "
+                f"Fix: use 1..{base.num_hidden_layers}"
+            )
         config.num_hidden_layers = num_layers
     config.architectures = [model_cls.__name__]
     config.num_labels = 1

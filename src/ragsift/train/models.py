@@ -10,6 +10,9 @@ The head of ``BertForSequenceClassification`` reads the last layer's ``[CLS]`` v
 the *pooler* (``tanh(W·h_cls + b)``). A bi-encoder such as all-MiniLM-L6-v2 was trained with mean
 pooling, so its pooler weights never served its sentence task; :func:`reset_pooler` sets them to
 the identity (``tanh(h_cls)``, the ``[CLS]`` vector passes through) or re-draws them at random.
+``head="cosine"`` avoids the question: a new head on a BERT encoder is then the cosine of the
+mean-pooled query and passage tokens (:mod:`ragsift.rerank.cosine_head`), the comparison the
+bi-encoder was trained for.
 """
 
 from __future__ import annotations
