@@ -69,7 +69,7 @@ def _add_train_reranker(sub) -> None:
                    help="scoring head of a new model: cosine of the mean-pooled query and passage tokens, "
                         f"or a linear layer on the [CLS] pooler (default: {C.head.value})")
     p.add_argument("--pooler", choices=["auto", "identity", "keep", "random"], default="auto",
-                   help="[CLS] pooler of a new head: identity, keep the base's, random (default: auto = identity for a new head)")
+                   help="--head cls only: [CLS] pooler of a new head: identity, keep the base's, random (default: auto = identity for a new head)")
     p.add_argument("--max-minutes", type=float, default=C.max_minutes, metavar="M",
                    help=f"stop training after M minutes and save what was learned (default: {C.max_minutes}; 0 = no limit)")
     p.add_argument("--no-calibrate", action="store_true", help="do not fold a logistic calibration into the head")
