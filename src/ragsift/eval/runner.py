@@ -220,7 +220,10 @@ def _unseen_by_rerankers(cfg: EvalConfig, tune: SplitQueries, notes: list[str]) 
         label = reranker_label(spec)
         if heldout:
             qids = [q for q in qids if q in heldout]
-            notes.append(f"interpolate=auto tunes on the {tune.split} queries that reranker {label} held out of training ({len(qids)} left)")
+            notes.append(
+                f"interpolate=auto (and fusion tuning) use only the {tune.split} queries that reranker {label} held out "
+                f"of training ({len(qids)} left)"
+            )
         else:
             notes.append(
                 f"reranker {label} was trained on all of split {tune.split!r}: interpolate=auto tunes on queries it has "

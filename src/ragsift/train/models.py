@@ -126,8 +126,7 @@ def load_base(
                 f"--head cosine needs a BERT encoder (it reads token_type_ids); --base {str(src)!r} has "
                 f"model_type={model_type!r}. Fix: pass --head cls, or a BERT encoder"
             )
-        torch.manual_seed(seed)
-        model = cosine_head.new_cosine_model(src, num_layers=num_layers)
+        model = cosine_head.new_cosine_model(src, num_layers=num_layers)  # no random weights: nothing to seed
         tokenizer = transformers.AutoTokenizer.from_pretrained(src, local_files_only=True)
         return BaseModel(model, tokenizer, source=str(src), new_head=True)
     if new_head and model_type == "bert":
