@@ -11,10 +11,13 @@ questions the answer would answer and says whether it is noncommittal. As in RAG
 
 Robustness: JSON is read from the whole answer, a fenced block, or the first object embedded in
 prose (``<think>`` blocks dropped); an answer without usable JSON counts as ``malformed`` for that
-metric and query. Requests have a timeout, retries with backoff on 408/429/5xx (see
-:class:`ragsift.rerank.llm.client.ChatClient`) and bounded concurrency. A query whose requests fail
-after the retries is counted in ``errors`` and left out (``on_error="skip"``, the default), or
-stops the evaluation (``on_error="raise"``).
+metric and query. Requests go through :class:`ragsift.rerank.llm.client.ChatClient` over
+:class:`ragsift.http.HttpClient`, the HTTP stack of every remote call: a timeout per attempt,
+``max_retries`` retries with jittered exponential backoff (``backoff``, capped at ``max_backoff``) or
+the server's ``Retry-After`` on timeouts, connection errors and HTTP 408, 429, 500, 502, 503 and
+504, and the same typed errors as the hosted rerankers. Concurrency is bounded. A query whose
+requests fail after the retries is counted in ``errors`` and left out (``on_error="skip"``, the
+default), or stops the evaluation (``on_error="raise"``).
 """
 
 from __future__ import annotations

@@ -10,11 +10,9 @@ from ragsift.rerank.base import Reranker
 EXPECTED = {
     "BedrockReranker",
     "CohereReranker",
-    "HttpRerankClient",
     "HttpReranker",
     "JinaReranker",
     "NIMReranker",
-    "RetryPolicy",
     "TEIReranker",
     "VertexReranker",
 }

@@ -2,7 +2,7 @@
 
 Modules: :mod:`.reranker` (``LLMReranker``), :mod:`.prompts` (the prompts, documented),
 :mod:`.parsing` (robust answer parsers), :mod:`.windows` (RankGPT sliding windows),
-:mod:`.client` (the small chat-completions HTTP client with retries and typed errors).
+:mod:`.client` (the chat-completions client over :class:`ragsift.http.HttpClient`: retries, typed errors).
 """
 
 from ragsift.rerank.llm.parsing import UnparseableAnswer, parse_grade, parse_permutation

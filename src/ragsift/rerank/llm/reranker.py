@@ -86,15 +86,17 @@ class LLMReranker(Reranker):
         api_key: bearer token; defaults to ``$OPENAI_API_KEY``; no ``Authorization`` header if neither.
         mode: ``"pointwise"`` or ``"listwise"`` (:class:`LLMMode`).
         concurrency: pointwise requests in flight at once.
-        timeout: seconds per HTTP attempt (connect, read, write, pool).
-        max_retries: extra attempts after a timeout, connection error, 408, 429 or 5xx.
+        timeout: seconds per HTTP attempt (read, write, pool; connect within ``min(5, timeout)``).
+        max_retries: extra attempts after a timeout, connection error, HTTP 408, 429, 500, 502, 503
+            or 504 (the retry policy of every remote call, :mod:`ragsift.http`).
         window, step: listwise sliding window size and stride (``2 <= window``, ``1 <= step <= window``).
         max_passage_chars: passages are cut to this many characters before prompting.
         on_malformed: ``"zero"`` (degrade, count and warn) or ``"raise"`` (:class:`OnMalformed`).
         temperature: sampling temperature sent to the model (0 for reproducible judgments).
         max_tokens: answer budget; default 32 (pointwise) or ``8 * window_size + 16`` (listwise).
-        backoff, max_backoff: retry waits are ``backoff * 2**attempt`` seconds (or ``Retry-After``),
-            capped at ``max_backoff``.
+        backoff, max_backoff: the wait before retry ``k`` (0-based) is
+            ``min(max_backoff, backoff * 2**k)`` times a random factor in [0.5, 1); a ``Retry-After``
+            header (seconds or an HTTP date) replaces it, up to 60 s.
         transport: an ``httpx.AsyncBaseTransport`` (e.g. ``httpx.MockTransport``) for tests or proxies.
 
     ``stats`` counts ``requests``, ``retries`` and ``malformed`` answers since construction.
@@ -118,7 +120,7 @@ class LLMReranker(Reranker):
         temperature: float = 0.0,
         max_tokens: int | None = None,
         backoff: float = 0.5,
-        max_backoff: float = 30.0,
+        max_backoff: float = 8.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ):
         if not isinstance(model, str) or not model.strip():

@@ -7,16 +7,17 @@
 - :class:`VertexReranker` — Google Vertex AI ranking API (``rankingConfigs/*:rank``)
 - :class:`BedrockReranker` — Amazon Bedrock Rerank (boto3, imported lazily)
 
-The HTTP clients share :mod:`ragsift.rerank.remote.http`: explicit timeouts, retries with backoff on
-429/5xx honouring ``Retry-After``, one typed error map, batch splitting and an injectable httpx
-transport. Importing this package does not import boto3.
+The HTTP clients are :class:`~ragsift.rerank.remote.http.HttpReranker` s (batch splitting and
+merging) over :class:`ragsift.http.HttpClient`, the one HTTP stack of ragsift: explicit timeouts,
+retries with jittered backoff on 408/429/500/502/503/504 honouring ``Retry-After``, one typed
+error map and an injectable httpx transport. Importing this package does not import boto3.
 """
 
 from __future__ import annotations
 
 from ragsift.rerank.remote.bedrock import BedrockReranker
 from ragsift.rerank.remote.cohere import CohereReranker
-from ragsift.rerank.remote.http import HttpRerankClient, HttpReranker, RetryPolicy
+from ragsift.rerank.remote.http import HttpReranker
 from ragsift.rerank.remote.jina import JinaReranker
 from ragsift.rerank.remote.nim import NIMReranker
 from ragsift.rerank.remote.tei import TEIReranker
@@ -25,11 +26,9 @@ from ragsift.rerank.remote.vertex import VertexReranker
 __all__ = [
     "BedrockReranker",
     "CohereReranker",
-    "HttpRerankClient",
     "HttpReranker",
     "JinaReranker",
     "NIMReranker",
-    "RetryPolicy",
     "TEIReranker",
     "VertexReranker",
 ]

@@ -16,7 +16,7 @@ import it. Retries and timeouts are botocore's, set explicitly: ``Config(retries
 mode retries throttling, 5xx and connection errors/timeouts with jittered exponential backoff.
 Credentials come from the usual AWS chain (env, profile, role); they never appear in messages.
 
-Errors (one map, :func:`~ragsift.rerank.remote.http.remote_error`): ThrottlingException (429) →
+Errors (the one map of every remote call, :func:`~ragsift.http.remote_error`): ThrottlingException (429) →
 RateLimitedError; AccessDeniedException / UnrecognizedClientException / ExpiredTokenException
 (403) and missing credentials → AuthenticationError; ValidationException, ResourceNotFound,
 Conflict and ServiceQuotaExceededException (400: a hard account quota, not a transient rate — it
@@ -34,18 +34,9 @@ from typing import Any, Sequence
 
 from ragsift._lazy import require
 from ragsift.errors import AuthenticationError, BadInputError, ConfigError, RemoteError, RemoteServerError
+from ragsift.http import ContractViolation, check_seconds, field_of, remote_error
 from ragsift.rerank.base import Reranker, Scores
-from ragsift.rerank.remote.http import (
-    ContractViolation,
-    check_seconds,
-    batches,
-    check_max_batch,
-    clip01,
-    field_of,
-    merge_batches,
-    ordered_scores,
-    remote_error,
-)
+from ragsift.rerank.remote.http import batches, check_max_batch, clip01, merge_batches, ordered_scores
 
 __all__ = ["BedrockReranker"]
 

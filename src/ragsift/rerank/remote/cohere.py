@@ -20,15 +20,8 @@ from typing import Any, Sequence
 
 from ragsift._enums import parse_enum
 from ragsift.errors import ConfigError
-from ragsift.rerank.remote.http import (
-    HttpRerankClient,
-    HttpReranker,
-    check_max_batch,
-    clip01,
-    field_of,
-    list_field,
-    ordered_scores,
-)
+from ragsift.http import HttpClient, field_of, list_field
+from ragsift.rerank.remote.http import HttpReranker, check_max_batch, clip01, ordered_scores
 
 __all__ = ["CohereReranker", "CohereApiVersion"]
 
@@ -54,7 +47,7 @@ class CohereReranker(HttpReranker):
 
     HTTP options (``timeout``, ``connect_timeout``, ``max_retries``, ``backoff_base``, ``backoff_max``,
     ``retry_after_max``, ``transport``, ``async_transport``) go to
-    :class:`~ragsift.rerank.remote.http.HttpRerankClient`.
+    :class:`~ragsift.http.HttpClient`.
     """
 
     provider = "cohere"
@@ -84,7 +77,7 @@ class CohereReranker(HttpReranker):
         key = api_key if api_key is not None else env_key(ENV_KEYS)
         if not key:
             raise ConfigError(f"CohereReranker needs an API key: pass api_key= or set {' or '.join(ENV_KEYS)}")
-        http = HttpRerankClient(
+        http = HttpClient(
             self.provider,
             base_url,
             auth=lambda: {"Authorization": f"Bearer {key}"},

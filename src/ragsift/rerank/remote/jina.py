@@ -18,15 +18,8 @@ import os
 from typing import Any, Sequence
 
 from ragsift.errors import ConfigError
-from ragsift.rerank.remote.http import (
-    HttpRerankClient,
-    HttpReranker,
-    check_max_batch,
-    clip01,
-    field_of,
-    list_field,
-    ordered_scores,
-)
+from ragsift.http import HttpClient, field_of, list_field
+from ragsift.rerank.remote.http import HttpReranker, check_max_batch, clip01, ordered_scores
 
 __all__ = ["JinaReranker"]
 
@@ -38,7 +31,7 @@ class JinaReranker(HttpReranker):
 
     HTTP options (``timeout``, ``connect_timeout``, ``max_retries``, ``backoff_base``, ``backoff_max``,
     ``retry_after_max``, ``transport``, ``async_transport``) go to
-    :class:`~ragsift.rerank.remote.http.HttpRerankClient`.
+    :class:`~ragsift.http.HttpClient`.
     """
 
     provider = "jina"
@@ -59,7 +52,7 @@ class JinaReranker(HttpReranker):
         key = api_key if api_key is not None else os.environ.get(ENV_KEY)
         if not key:
             raise ConfigError(f"JinaReranker needs an API key: pass api_key= or set {ENV_KEY}")
-        http = HttpRerankClient(
+        http = HttpClient(
             self.provider,
             base_url,
             auth=lambda: {"Authorization": f"Bearer {key}"},

@@ -25,16 +25,9 @@ import httpx
 
 from ragsift._enums import parse_enum
 from ragsift.errors import ConfigError
+from ragsift.http import HttpClient, check_base_url, field_of, list_field
 from ragsift.rerank.base import sigmoid
-from ragsift.rerank.remote.http import (
-    HttpRerankClient,
-    HttpReranker,
-    check_base_url,
-    check_max_batch,
-    field_of,
-    list_field,
-    ordered_scores,
-)
+from ragsift.rerank.remote.http import HttpReranker, check_max_batch, ordered_scores
 
 __all__ = ["NIMReranker", "Truncate"]
 
@@ -64,7 +57,7 @@ class NIMReranker(HttpReranker):
     ``max_batch`` passages go in one request (NIM accepts up to 512); longer lists are split and
     merged back in input order. HTTP options (``timeout``, ``connect_timeout``, ``max_retries``,
     ``backoff_base``, ``backoff_max``, ``retry_after_max``, ``transport``, ``async_transport``) are
-    passed to :class:`~ragsift.rerank.remote.http.HttpRerankClient`.
+    passed to :class:`~ragsift.http.HttpClient`.
     """
 
     provider = "nim"
@@ -85,7 +78,7 @@ class NIMReranker(HttpReranker):
         self.model = model
         self.truncate = parse_enum(Truncate, truncate, param="truncate")
         key = api_key if api_key is not None else os.environ.get(ENV_KEY)
-        http = HttpRerankClient(
+        http = HttpClient(
             self.provider,
             ranking_url(check_base_url(base_url)),
             auth=(lambda: {"Authorization": f"Bearer {key}"}) if key else None,

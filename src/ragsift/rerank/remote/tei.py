@@ -20,16 +20,9 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ragsift.errors import ConfigError, RemoteServerError
+from ragsift.http import ContractViolation, HttpClient, field_of
 from ragsift.rerank.base import sigmoid
-from ragsift.rerank.remote.http import (
-    ContractViolation,
-    HttpRerankClient,
-    HttpReranker,
-    check_max_batch,
-    clip01,
-    field_of,
-    ordered_scores,
-)
+from ragsift.rerank.remote.http import HttpReranker, check_max_batch, clip01, ordered_scores
 
 __all__ = ["TEIReranker"]
 
@@ -45,7 +38,7 @@ class TEIReranker(HttpReranker):
 
     HTTP options (``timeout``, ``connect_timeout``, ``max_retries``, ``backoff_base``, ``backoff_max``,
     ``retry_after_max``, ``transport``, ``async_transport``) go to
-    :class:`~ragsift.rerank.remote.http.HttpRerankClient`.
+    :class:`~ragsift.http.HttpClient`.
     """
 
     provider = "tei"
@@ -63,7 +56,7 @@ class TEIReranker(HttpReranker):
     ):
         self.truncate = _flag("truncate", truncate)
         self.raw_scores = _flag("raw_scores", raw_scores)
-        http = HttpRerankClient(
+        http = HttpClient(
             self.provider,
             base_url,
             auth=(lambda: {"Authorization": f"Bearer {api_key}"}) if api_key else None,

@@ -31,15 +31,8 @@ import re
 from typing import Any, Callable, Sequence
 
 from ragsift.errors import ConfigError
-from ragsift.rerank.remote.http import (
-    ContractViolation,
-    HttpRerankClient,
-    HttpReranker,
-    check_max_batch,
-    clip01,
-    field_of,
-    ordered_scores,
-)
+from ragsift.http import ContractViolation, HttpClient, field_of
+from ragsift.rerank.remote.http import HttpReranker, check_max_batch, clip01, ordered_scores
 
 __all__ = ["VertexReranker"]
 
@@ -59,7 +52,7 @@ class VertexReranker(HttpReranker):
 
     HTTP options (``timeout``, ``connect_timeout``, ``max_retries``, ``backoff_base``, ``backoff_max``,
     ``retry_after_max``, ``transport``, ``async_transport``) go to
-    :class:`~ragsift.rerank.remote.http.HttpRerankClient`.
+    :class:`~ragsift.http.HttpClient`.
     """
 
     provider = "vertex"
@@ -92,7 +85,7 @@ class VertexReranker(HttpReranker):
         if not (isinstance(token, str) or callable(token)):
             raise ConfigError(f"access_token must be a string or a callable returning one, got {type(token).__name__}")
         fetch = token if callable(token) else (lambda: token)
-        http = HttpRerankClient(
+        http = HttpClient(
             self.provider,
             base_url,
             auth=lambda: {"Authorization": f"Bearer {fetch()}"},
