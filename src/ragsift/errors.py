@@ -13,6 +13,8 @@ __all__ = [
     "MissingDependencyError",
     "ModelNotFoundError",
     "CollectionError",
+    "CollectionBusyError",
+    "UnknownDocumentError",
     "PassageTooLongError",
     "RemoteError",
     "RemoteTimeoutError",
@@ -54,6 +56,22 @@ class ModelNotFoundError(RagsiftError, OSError):
 
 class CollectionError(RagsiftError):
     """A collection directory is missing, unreadable, or of an unsupported version."""
+
+
+class CollectionBusyError(CollectionError):
+    """Another writer held the collection's lock for longer than the lock timeout; retry later."""
+
+    def __init__(self, message: str, *, retry_after: float = 1.0):
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class UnknownDocumentError(BadInputError):
+    """A document id to delete is not in the collection (``ids`` lists the unknown ones)."""
+
+    def __init__(self, message: str, *, ids: list[str] | None = None):
+        self.ids = list(ids or [])
+        super().__init__(message)
 
 
 class PassageTooLongError(BadInputError):

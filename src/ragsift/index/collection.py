@@ -15,15 +15,27 @@ directory, fsyncs it, renames it into place and only then atomically replaces
 ``manifest.json`` (temp file + rename). A crash at any point leaves the previous manifest
 pointing at the previous, untouched generation. Record segments that did not change are
 hard-linked from the previous generation (see :mod:`ragsift.index.records`), so a small add
-writes little. The previous generation is kept until the next write so readers that opened
-it keep working; stale temporaries are swept on write.
+writes little. Each generation also holds a copy of its manifest (``gen-N/manifest.json``), so
+``ragsift repair`` can restore the newest complete generation when ``manifest.json`` is lost.
+
+Several writers (processes or threads) are serialized by ``DIR/.lock``. A writer takes the lock
+*before* it reads the state it changes: under the lock it compares the manifest with what it
+holds and reloads the committed state when another writer moved on, so no write is built on
+stale state and none is lost. A writer that cannot get the lock within ``lock_timeout`` seconds
+raises :class:`~ragsift.errors.CollectionBusyError`. A new generation is numbered above every
+generation directory present, so a commit never replaces one it did not create. Readers never
+fail because of a writer: :meth:`Collection.open` that loses a generation mid-read (a writer
+removed it) reads the new manifest and tries again. The previous generation is kept until the
+next write; stale temporaries are swept under the lock.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -31,10 +43,11 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ragsift.errors import BadInputError, CollectionError, ConfigError
+from ragsift.errors import BadInputError, CollectionError, ConfigError, UnknownDocumentError
 from ragsift.index.records import RecordLog
 from ragsift.index.sparse import BM25Params, SparseIndex
 from ragsift.index.store import (
+    DEFAULT_LOCK_TIMEOUT,
     atomic_write_text,
     fsync_dir,
     fsync_tree,
@@ -42,6 +55,7 @@ from ragsift.index.store import (
     writer_lock,
 )
 from ragsift.ingest import ChunkingConfig, chunk_documents
+from ragsift.ingest.limits import DEFAULT_LIMITS, DocumentLimits, check_document
 from ragsift.types import Chunk, Document
 
 __all__ = ["Collection", "CollectionConfig", "FORMAT", "VERSION"]
@@ -52,6 +66,9 @@ FORMAT = "ragsift-collection"
 VERSION = 1
 MANIFEST = "manifest.json"
 RECORD_KINDS = ("documents", "chunks", "parents")
+OPEN_ATTEMPTS = 5
+"""Times :meth:`Collection.open` re-reads the manifest when a writer replaced the generation it was reading."""
+REPAIR_HINT = "Fix: `ragsift repair {path}` restores the newest complete generation (it says what it found first)"
 
 
 @dataclass
@@ -94,14 +111,27 @@ class CollectionConfig:
 class Collection:
     """A searchable, persistent set of documents. Use :meth:`create` or :meth:`open`."""
 
-    def __init__(self, path: Path, config: CollectionConfig, *, embedder=None):
+    backend = "embedded"  # its first-stage retrievers: ragsift.index.retriever.BACKENDS
+
+    def __init__(
+        self,
+        path: Path,
+        config: CollectionConfig,
+        *,
+        embedder=None,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        limits: DocumentLimits = DEFAULT_LIMITS,
+    ):
         self.path = Path(path)
         self.config = config
+        self.lock_timeout = lock_timeout
+        self.limits = limits
         self.documents: dict[str, Document] = {}
         self.chunks: list[Chunk] = []
         self.parents: dict[str, Chunk] = {}
         self.embeddings: np.ndarray | None = None
         self.generation = 0
+        self.data_dir: str | None = None
         self.created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.chunk_size_note: str | None = None
         self._embedder = embedder
@@ -112,41 +142,69 @@ class Collection:
 
     # ------------------------------------------------------------------ open / create
     @classmethod
-    def create(cls, path: str | os.PathLike, config: CollectionConfig | None = None, *, embedder=None) -> "Collection":
-        """A new, empty collection at ``path`` (written on the first :meth:`add`)."""
+    def create(cls, path: str | os.PathLike, config: CollectionConfig | None = None, **options) -> "Collection":
+        """A new, empty collection at ``path`` (written on the first :meth:`add`).
+
+        ``options``: ``embedder``, ``lock_timeout``, ``limits`` (see the class). A directory that
+        holds generations but no manifest is refused, never overwritten (``ragsift repair``).
+        """
         path = Path(path)
         if (path / MANIFEST).exists():
             raise CollectionError(f"{path} already holds a collection; open it with Collection.open()")
         if path.exists() and not path.is_dir():
             raise CollectionError(f"{path} exists and is not a directory")
-        return cls(path, config or CollectionConfig(), embedder=embedder)
+        _refuse_orphaned(path)
+        return cls(path, config or CollectionConfig(), **options)
 
     @classmethod
     def exists(cls, path: str | os.PathLike) -> bool:
         return (Path(path) / MANIFEST).is_file()
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, embedder=None) -> "Collection":
-        """Open the collection at ``path`` as of its live generation."""
+    def open(cls, path: str | os.PathLike, **options) -> "Collection":
+        """Open the collection at ``path`` as of its live generation (``options`` as for :meth:`create`).
+
+        A writer may replace the live generation while it is being read; the new manifest is then
+        read and the open tried again (up to :data:`OPEN_ATTEMPTS` times).
+        """
         path = Path(path)
-        manifest = cls._read_manifest(path)
-        coll = cls(path, CollectionConfig.from_dict(manifest["config"]), embedder=embedder)
-        coll._load_generation(manifest)
-        return coll
+        coll = None
+        for attempt in range(OPEN_ATTEMPTS):
+            manifest = cls._read_manifest(path)
+            if coll is None:
+                coll = cls(path, CollectionConfig.from_dict(manifest["config"]), **options)
+            try:
+                coll._load_generation(manifest)
+                return coll
+            except CollectionError:
+                if attempt + 1 == OPEN_ATTEMPTS or not coll._manifest_moved(manifest):
+                    raise
+                log.info("generation %s of %s was replaced while it was read; reading the new one",
+                         manifest["generation"], path)
+        raise AssertionError("unreachable")
+
+    def _manifest_moved(self, manifest: dict[str, Any]) -> bool:
+        """True when the manifest on disk no longer names ``manifest``'s generation."""
+        try:
+            now = json.loads((self.path / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return (now.get("generation"), now.get("data_dir")) != (manifest["generation"], manifest["data_dir"])
 
     @staticmethod
-    def _read_manifest(path: Path) -> dict[str, Any]:
-        mpath = path / MANIFEST
+    def _read_manifest(path: Path, mpath: Path | None = None) -> dict[str, Any]:
+        mpath = mpath or path / MANIFEST
         if not mpath.is_file():
+            _refuse_orphaned(path)
             raise CollectionError(
                 f"no collection at {path} (missing {MANIFEST}); build one with: ragsift index SOURCE --collection {path}"
             )
         try:
             manifest = json.loads(mpath.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise CollectionError(f"cannot read {mpath}: {exc}") from exc
-        if manifest.get("format") != FORMAT:
-            raise CollectionError(f"{mpath} is not a ragsift collection manifest")
+            raise CollectionError(f"cannot read {mpath}: {exc}. {REPAIR_HINT.format(path=path)}") from exc
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise CollectionError(f"{mpath} is not a ragsift collection manifest. {REPAIR_HINT.format(path=path)}")
         if manifest.get("version") == VERSION and "records" not in manifest:
             raise CollectionError(
                 f"{mpath} was written by a pre-release ragsift (no record segments); rebuild the collection "
@@ -156,28 +214,70 @@ class Collection:
             raise CollectionError(
                 f"{mpath} has format version {manifest.get('version')}; this ragsift reads version {VERSION}"
             )
+        missing = [k for k in ("generation", "data_dir", "config") if k not in manifest]
+        if missing:
+            raise CollectionError(f"{mpath} lacks {missing}. {REPAIR_HINT.format(path=path)}")
         return manifest
 
     def _load_generation(self, manifest: dict[str, Any]) -> None:
+        """Read the generation ``manifest`` names; the object changes only when all of it was read."""
         gen_dir = self.path / manifest["data_dir"]
+        try:
+            rows, logs = {}, {}
+            for kind in RECORD_KINDS:
+                logs[kind], rows[kind] = RecordLog.load(gen_dir / kind, manifest["records"][kind])
+            sparse = SparseIndex.load(gen_dir / "sparse", self._make_analyzer())
+            emb_file = gen_dir / "dense" / "embeddings.npy"
+            embeddings = np.load(emb_file, mmap_mode="r", allow_pickle=False) if emb_file.exists() else None
+        except (OSError, ValueError, KeyError) as exc:
+            raise CollectionError(f"cannot read generation {gen_dir}: {exc}") from exc
+        chunks = [Chunk.from_dict(c) for c in rows["chunks"]]
+        if len(sparse) != len(chunks):
+            raise CollectionError(f"{gen_dir}: BM25 rows ({len(sparse)}) != chunks ({len(chunks)})")
         self.generation = manifest["generation"]
+        self.data_dir = manifest["data_dir"]
         self.created = manifest.get("created", self.created)
         self.chunk_size_note = manifest.get("chunk_size_note")
-        rows = {}
-        for kind in RECORD_KINDS:
-            self._logs[kind], rows[kind] = RecordLog.load(gen_dir / kind, manifest["records"][kind])
+        self._logs = logs
         self.documents = {
             d["id"]: Document(d["id"], d["text"], d.get("title", ""), d.get("metadata", {})) for d in rows["documents"]
         }
-        self.chunks = [Chunk.from_dict(c) for c in rows["chunks"]]
+        self.chunks = chunks
         self.parents = {c["id"]: Chunk.from_dict(c) for c in rows["parents"]}
-        self.sparse = SparseIndex.load(gen_dir / "sparse", self._make_analyzer())
-        emb_file = gen_dir / "dense" / "embeddings.npy"
-        self.embeddings = np.load(emb_file, mmap_mode="r", allow_pickle=False) if emb_file.exists() else None
+        self.sparse = sparse
+        self.embeddings = embeddings
         self._vectors = None
         self._chunk_ids = None
-        if len(self.sparse) != len(self.chunks):
-            raise CollectionError(f"{gen_dir}: BM25 rows ({len(self.sparse)}) != chunks ({len(self.chunks)})")
+
+    def fork(self) -> "Collection":
+        """A second object over the same collection that a write can change while this one keeps serving.
+
+        The copy shares what a write never changes in place (the config, the embedder, the
+        embedding array and the built vector index: writes replace them) and copies the
+        containers a write mutates (documents, chunks, parents, BM25 vocabulary, record logs).
+        Forking a 100k-document collection takes milliseconds, unlike re-opening it from disk.
+        """
+        twin = object.__new__(type(self))
+        twin.__dict__.update(self.__dict__)
+        twin.documents = dict(self.documents)
+        twin.chunks = list(self.chunks)
+        twin.parents = dict(self.parents)
+        twin._chunk_ids = None if self._chunk_ids is None else dict(self._chunk_ids)
+        twin._logs = {kind: log.copy() for kind, log in self._logs.items()}
+        twin.sparse = self.sparse.copy()
+        return twin
+
+    def refresh(self) -> bool:
+        """Load the committed state if another writer changed it since this object read it; True if it did."""
+        manifest = self._read_manifest(self.path) if self.exists(self.path) else None
+        if manifest is None or (manifest["generation"], manifest["data_dir"]) == (self.generation, self.data_dir):
+            return False
+        if CollectionConfig.from_dict(manifest["config"]) != self.config:
+            raise CollectionError(
+                f"{self.path} was re-created by another writer with different settings; open it again"
+            )
+        self._load_generation(manifest)
+        return True
 
     def _make_analyzer(self):
         from ragsift.index.analyzers import get_analyzer
@@ -241,16 +341,16 @@ class Collection:
     def add(self, documents: Iterable[Document], *, show_progress: bool = False) -> dict[str, int]:
         """Add documents (replacing any with the same id) and commit a new generation.
 
-        Returns counts ``{"added", "replaced", "chunks"}``. On any error the collection is
-        reloaded from disk, so nothing already indexed is lost.
+        Returns counts ``{"added", "replaced", "chunks"}``; an empty batch changes nothing. The
+        documents are checked against :attr:`limits` first. The change is applied under the
+        writer lock to the committed state (reloaded if another writer moved on). On any error
+        the collection is reloaded from disk, so nothing already indexed is lost.
         """
-        docs = _validate_batch(list(documents))
-        with writer_lock(self.path):
-            try:
-                return self._add(docs, show_progress)
-            except BaseException:
-                self._rollback()
-                raise
+        docs = _validate_batch(list(documents), self.limits)
+        if not docs:
+            return {"added": 0, "replaced": 0, "chunks": 0}
+        with self._writing():
+            return self._mutate(lambda: self._add(docs, show_progress))
 
     def _add(self, docs: list[Document], show_progress: bool) -> dict[str, int]:
         replaced_ids = {d.id for d in docs if d.id in self.documents}
@@ -264,9 +364,10 @@ class Collection:
             new = self.embedder.encode_documents(texts, show_progress=show_progress)
             old = self.embeddings if self.embeddings is not None else np.zeros((0, new.shape[1]), np.float32)
             self.embeddings = np.concatenate([np.asarray(old, dtype=np.float32), new])
-            self._vectors = None
+            self._vectors = None if self._vectors is None else self._vectors.extended(new)
         self.chunks.extend(corpus.chunks)
-        self._chunk_ids = None
+        if self._chunk_ids is not None:
+            self._chunk_ids.update((c.id, c) for c in corpus.chunks)
         self.parents.update({p.id: p for p in corpus.parents})
         self.documents.update({d.id: d for d in docs})
         self._logs["documents"].append(d.to_dict() for d in docs)
@@ -276,25 +377,47 @@ class Collection:
         return {"added": len(docs) - len(replaced_ids), "replaced": len(replaced_ids), "chunks": len(corpus.chunks)}
 
     def delete(self, ids: Sequence[str], *, missing_ok: bool = False) -> int:
-        """Remove documents by id and commit. Unknown ids raise (nothing is deleted) unless ``missing_ok``."""
+        """Remove documents by id and commit; returns how many were removed.
+
+        Unknown ids raise :class:`~ragsift.errors.UnknownDocumentError` (nothing is deleted)
+        unless ``missing_ok``. Ids are looked up under the writer lock in the committed state.
+        """
         ids = [str(i) for i in ids]
-        unknown = [i for i in ids if i not in self.documents]
-        if unknown and not missing_ok:
-            raise BadInputError(
-                f"unknown document id(s) {unknown[:10]} in collection {self.path}; nothing was deleted "
-                "(pass missing_ok / --missing-ok to ignore unknown ids)"
-            )
-        present = {i for i in ids if i in self.documents}
-        if not present:
-            return 0
-        with writer_lock(self.path):
-            try:
-                self._drop_documents(present)
-                self._commit()
-            except BaseException:
-                self._rollback()
-                raise
+        with self._writing():
+            unknown = [i for i in ids if i not in self.documents]
+            if unknown and not missing_ok:
+                raise UnknownDocumentError(
+                    f"unknown document id(s) {unknown[:10]} in collection {self.path}; nothing was deleted "
+                    "(pass missing_ok / --missing-ok to ignore unknown ids)",
+                    ids=unknown,
+                )
+            present = {i for i in ids if i in self.documents}
+            if present:
+                self._mutate(lambda: (self._drop_documents(present), self._commit()))
         return len(present)
+
+    @contextlib.contextmanager
+    def _writing(self):
+        """Hold the writer lock, with this object brought up to the committed state first."""
+        with writer_lock(self.path, self.lock_timeout):
+            if self.exists(self.path):
+                self.refresh()
+            elif self.generation:
+                raise CollectionError(
+                    f"{MANIFEST} of {self.path} disappeared while this collection was open; nothing was written. "
+                    + REPAIR_HINT.format(path=self.path)
+                )
+            else:
+                _refuse_orphaned(self.path)
+            yield
+
+    def _mutate(self, change):
+        """Run ``change`` (which commits); on any error reload the committed state and re-raise."""
+        try:
+            return change()
+        except BaseException:
+            self._rollback()
+            raise
 
     def _drop_documents(self, ids: set[str]) -> None:
         if not ids:
@@ -307,8 +430,11 @@ class Collection:
         self._logs["chunks"].remove(c.id for c, k in zip(self.chunks, keep) if not k)
         self._logs["parents"].remove(pid for pid, p in self.parents.items() if p.doc_id in ids)
         self._logs["documents"].remove(ids)
+        if self._chunk_ids is not None:
+            for c, k in zip(self.chunks, keep):
+                if not k:
+                    del self._chunk_ids[c.id]
         self.chunks = [c for c, k in zip(self.chunks, keep) if k]
-        self._chunk_ids = None
         self.parents = {pid: p for pid, p in self.parents.items() if p.doc_id not in ids}
         for i in ids:
             self.documents.pop(i, None)
@@ -317,19 +443,21 @@ class Collection:
         if self.exists(self.path):
             self._load_generation(self._read_manifest(self.path))
         else:
-            fresh = Collection(self.path, self.config, embedder=self._embedder)
+            fresh = Collection(
+                self.path, self.config, embedder=self._embedder, lock_timeout=self.lock_timeout, limits=self.limits
+            )
             self.__dict__.update(fresh.__dict__)
 
     def _commit(self) -> None:
-        """Write a complete new generation, then swap the manifest atomically."""
+        """Write a complete new generation, then swap the manifest atomically (writer lock held)."""
         self.path.mkdir(parents=True, exist_ok=True)
         self._sweep_temporaries()
-        generation = self.generation + 1
+        generation = max([self.generation, *_generation_numbers(self.path)]) + 1
         name = f"gen-{generation:06d}"
-        tmp = self.path / f".{name}.tmp-{os.getpid()}"
+        tmp = self.path / f".{name}.tmp-{os.getpid()}-{threading.get_ident()}"
         remove_tree(tmp)
         tmp.mkdir()
-        previous_dir = self.path / f"gen-{self.generation:06d}" if self.generation else None
+        previous_dir = self.path / self.data_dir if self.data_dir else None
         live_rows = {
             "documents": lambda: (d.to_dict() for d in self.documents.values()),
             "chunks": lambda: (c.to_dict() for c in self.chunks),
@@ -345,22 +473,21 @@ class Collection:
         if self.embeddings is not None:
             (tmp / "dense").mkdir()
             np.save(tmp / "dense" / "embeddings.npy", np.asarray(self.embeddings, np.float32), allow_pickle=False)
+        text = json.dumps({**self._manifest(generation, name), "records": records}, indent=2, ensure_ascii=False)
+        (tmp / MANIFEST).write_text(text, encoding="utf-8")  # the copy `ragsift repair` restores from
         fsync_tree(tmp)
-        final = self.path / name
-        remove_tree(final)  # an orphan from a crash after rename but before the manifest swap
-        os.replace(tmp, final)
+        os.replace(tmp, self.path / name)  # numbered above every generation present: replaces nothing
         fsync_dir(self.path)
         previous = self.generation
-        self.generation = generation
-        manifest = {**self._manifest(name), "records": records}
-        atomic_write_text(self.path / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
+        atomic_write_text(self.path / MANIFEST, text)
+        self.generation, self.data_dir = generation, name
         self._remove_old_generations(keep={generation, previous})
 
-    def _manifest(self, data_dir: str) -> dict[str, Any]:
+    def _manifest(self, generation: int, data_dir: str) -> dict[str, Any]:
         return {
             "format": FORMAT,
             "version": VERSION,
-            "generation": self.generation,
+            "generation": generation,
             "data_dir": data_dir,
             "created": self.created,
             "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -374,12 +501,10 @@ class Collection:
             remove_tree(p)
 
     def _remove_old_generations(self, keep: set[int]) -> None:
-        for p in self.path.glob("gen-*"):
-            try:
-                number = int(p.name.split("-", 1)[1])
-            except ValueError:
-                continue
-            if number not in keep:
+        """Remove generations older than the live one, except those in ``keep`` (the previous one)."""
+        newest = max(keep)
+        for number, p in generation_dirs(self.path):
+            if number < newest and number not in keep:
                 remove_tree(p)
 
     # ------------------------------------------------------------------ chunking
@@ -409,16 +534,43 @@ class Collection:
         return token_length_function(resolve_model(self.config.embed_model))
 
 
-def _validate_batch(docs: list[Document]) -> list[Document]:
+def _validate_batch(docs: list[Document], limits: DocumentLimits) -> list[Document]:
     seen: set[str] = set()
     for n, d in enumerate(docs):
         if not isinstance(d, Document):
             raise BadInputError(f"item {n} is a {type(d).__name__}, expected ragsift.types.Document")
-        if not d.id:
+        if not isinstance(d.id, str) or not d.id:
             raise BadInputError(f"document {n} has an empty id")
         if d.id in seen:
             raise BadInputError(f"duplicate document id {d.id!r} in one batch (item {n})")
+        check_document(d, limits)
         if not (d.text.strip() or d.title.strip()):
             raise BadInputError(f"document {d.id!r} has no text")
         seen.add(d.id)
     return docs
+
+
+def generation_dirs(path: Path) -> list[tuple[int, Path]]:
+    """``(number, directory)`` of every ``gen-N`` directory under ``path``, oldest first."""
+    found = []
+    for p in path.glob("gen-*") if path.is_dir() else ():
+        try:
+            found.append((int(p.name.split("-", 1)[1]), p))
+        except ValueError:
+            continue
+    return sorted(found)
+
+
+def _generation_numbers(path: Path) -> list[int]:
+    return [number for number, _ in generation_dirs(path)]
+
+
+def _refuse_orphaned(path: Path) -> None:
+    """CollectionError when ``path`` holds generations but no manifest: never treat that as empty."""
+    gens = generation_dirs(path)
+    if gens and not (path / MANIFEST).is_file():
+        names = ", ".join(p.name for _, p in gens[-3:])
+        raise CollectionError(
+            f"{path} holds {len(gens)} collection generation(s) ({names}) but no {MANIFEST}; it is not empty and "
+            f"nothing was changed. {REPAIR_HINT.format(path=path)}"
+        )

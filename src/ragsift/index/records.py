@@ -33,6 +33,15 @@ class RecordLog:
         self.ordinal: dict[str, int] = {}  # id → line number of its live version
         self.pending: list[dict[str, Any]] = []
 
+    def copy(self) -> "RecordLog":
+        """An independent copy (what a fork of the collection changes without touching this one)."""
+        twin = RecordLog()
+        twin.segments = list(self.segments)
+        twin.live = self.live.copy()
+        twin.ordinal = dict(self.ordinal)
+        twin.pending = list(self.pending)
+        return twin
+
     @property
     def lines(self) -> int:
         return len(self.live) + len(self.pending)

@@ -6,12 +6,13 @@ import contextlib
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from ragsift.errors import CollectionError
+from ragsift.errors import CollectionBusyError, CollectionError
 
-__all__ = ["atomic_write_text", "write_json", "write_jsonl", "read_jsonl", "fsync_dir", "fsync_tree", "writer_lock"]
+__all__ = ["atomic_write_text", "write_jsonl", "read_jsonl", "fsync_dir", "fsync_tree", "writer_lock", "DEFAULT_LOCK_TIMEOUT"]
 
 
 def fsync_dir(path: Path) -> None:
@@ -43,10 +44,6 @@ def atomic_write_text(path: Path, text: str) -> None:
     fsync_dir(path.parent)
 
 
-def write_json(path: Path, obj: Any) -> None:
-    path.write_text(json.dumps(obj, indent=2, ensure_ascii=False), encoding="utf-8")
-
-
 def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         for row in rows:
@@ -64,19 +61,38 @@ def read_jsonl(path: Path) -> Iterator[dict]:
         raise CollectionError(f"cannot read {path}: {exc}") from exc
 
 
+DEFAULT_LOCK_TIMEOUT = 60.0
+"""Seconds a writer waits for another writer's lock before giving up (CollectionBusyError)."""
+
+
 @contextlib.contextmanager
-def writer_lock(directory: Path) -> Iterator[None]:
-    """Exclusive advisory lock so two writers never interleave on one collection."""
+def writer_lock(directory: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[None]:
+    """Exclusive advisory lock (``DIR/.lock``) so two writers never interleave on one collection.
+
+    Waits up to ``timeout`` seconds for another writer (another process, or another thread of
+    this one) to finish, then raises :class:`~ragsift.errors.CollectionBusyError`. ``timeout=0``
+    fails at once when the lock is held.
+    """
     import fcntl
 
     directory.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + max(0.0, timeout)
+    pause = 0.005
     with open(directory / ".lock", "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise CollectionError(
-                f"{directory} is being written by another process; wait for it to finish and retry"
-            ) from exc
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise CollectionBusyError(
+                        f"{directory} is being written by another process and its lock was not free within "
+                        f"{timeout:g} s; retry when that write has finished (or raise the lock timeout)",
+                        retry_after=min(max(timeout, 1.0), 5.0),
+                    ) from None
+                time.sleep(min(pause, left))
+                pause = min(pause * 2, 0.1)
         try:
             yield
         finally:

@@ -9,12 +9,17 @@ from typing import Any, Iterator
 from ragsift.errors import BadInputError
 
 
-def read_bytes(path: Path, *, what: str) -> bytes:
-    """Read ``path`` or raise BadInputError naming it (``what`` says what the file should be)."""
+def read_bytes(path: Path, *, what: str, probe: bool = False) -> bytes:
+    """Read ``path`` or raise BadInputError naming it (``what`` says what the file should be).
+
+    ``probe``: only check that it is a readable file; returns ``b""``.
+    """
     if not path.exists():
         raise BadInputError(f"{what} not found; check the path", path=str(path))
     if not path.is_file():
         raise BadInputError(f"{what} must be a file, but this is a directory", path=str(path))
+    if probe:
+        return b""
     try:
         return path.read_bytes()
     except OSError as exc:
@@ -34,28 +39,65 @@ def decode_utf8(data: bytes, path: Path) -> str:
         ) from exc
 
 
-def iter_objects(path: Path, *, what: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line_number, object)`` for each non-blank line of a JSONL file."""
-    text = decode_utf8(read_bytes(path, what=what), path)
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BadInputError(
-                f"malformed JSON ({exc.msg} at column {exc.colno}); each line must be one JSON object",
-                path=str(path),
-                line=number,
-            ) from exc
-        if not isinstance(obj, dict):
-            raise BadInputError(
-                f"line is a JSON {_json_type(obj)}, expected an object like "
-                '{"id": "...", "text": "..."}',
-                path=str(path),
-                line=number,
-            )
-        yield number, obj
+def iter_objects(path: Path, *, what: str, max_line_bytes: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, object)`` for each non-blank line of a JSONL file.
+
+    The file is streamed line by line. A line longer than ``max_line_bytes`` raises an error
+    naming the file and line without reading the rest of it, so one huge record cannot exhaust
+    memory.
+    """
+    read_bytes(path, what=what, probe=True)
+    try:
+        fh = open(path, "rb")
+    except OSError as exc:
+        raise BadInputError(f"cannot read {what}: {exc.strerror or exc}", path=str(path)) from exc
+    with fh:
+        number = 0
+        while True:
+            raw = fh.readline(max_line_bytes + 1) if max_line_bytes else fh.readline()
+            if not raw:
+                return
+            number += 1
+            if max_line_bytes and len(raw.rstrip(b"\r\n")) > max_line_bytes:
+                raise BadInputError(
+                    f"line is longer than max_document_bytes={max_line_bytes:,} bytes; split the document or raise "
+                    "the limit (--max-document-bytes)",
+                    path=str(path),
+                    line=number,
+                )
+            line = _decode_line(raw, path, number, bom=number == 1)
+            if not line.strip():
+                continue
+            yield number, _parse_object(line, path, number)
+
+
+def _decode_line(raw: bytes, path: Path, number: int, *, bom: bool) -> str:
+    try:
+        return raw.decode("utf-8-sig" if bom else "utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadInputError(
+            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}); re-save the file as UTF-8", path=str(path), line=number
+        ) from exc
+
+
+def _parse_object(line: str, path: Path, number: int) -> dict[str, Any]:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise BadInputError(
+            f"malformed JSON ({exc.msg} at column {exc.colno}); each line must be one JSON object",
+            path=str(path),
+            line=number,
+        ) from exc
+    except RecursionError:
+        raise BadInputError("the JSON is nested too deeply to read", path=str(path), line=number) from None
+    if not isinstance(obj, dict):
+        raise BadInputError(
+            f"line is a JSON {_json_type(obj)}, expected an object like " '{"id": "...", "text": "..."}',
+            path=str(path),
+            line=number,
+        )
+    return obj
 
 
 def read_id(obj: dict[str, Any], path: Path, line: int) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragsift.errors import BadInputError
+from ragsift.ingest.limits import DEFAULT_LIMITS, DocumentLimits
 from ragsift.ingest._jsonl_lines import DuplicateIds, decode_utf8, iter_objects, read_bytes, read_id, read_str
 from ragsift.ingest.jsonl import load_jsonl
 from ragsift.types import Document, Qrels
@@ -43,10 +44,10 @@ def load_beir(data_dir: str | os.PathLike[str], split: str = "test") -> BeirData
     return BeirDataset(corpus=corpus, queries=queries, qrels=qrels, name=root.name, split=split)
 
 
-def load_beir_corpus(data_dir: str | os.PathLike[str]) -> list[Document]:
+def load_beir_corpus(data_dir: str | os.PathLike[str], *, limits: DocumentLimits = DEFAULT_LIMITS) -> list[Document]:
     """The documents of a BEIR folder's ``corpus.jsonl`` (a path to the file itself also works)."""
     path = Path(data_dir)
-    return load_jsonl(path if path.is_file() else _beir_dir(path) / "corpus.jsonl")
+    return load_jsonl(path if path.is_file() else _beir_dir(path) / "corpus.jsonl", limits=limits)
 
 
 def load_beir_queries(data_dir: str | os.PathLike[str]) -> dict[str, str]:

@@ -9,6 +9,7 @@ from typing import Iterable
 
 from ragsift.errors import BadInputError, ConfigError
 from ragsift.ingest._jsonl_lines import decode_utf8, read_bytes
+from ragsift.ingest.limits import DEFAULT_LIMITS, DocumentLimits
 from ragsift.ingest.markdown_syntax import iter_unfenced_lines, parse_atx_heading
 from ragsift.types import Document
 
@@ -19,13 +20,19 @@ DEFAULT_EXTENSIONS = (".txt", ".md")
 _FRONT_MATTER_TITLE = re.compile(r"""^title:\s*(?P<q>["']?)(?P<title>.*?)(?P=q)\s*$""")
 
 
-def load_folder(path: str | os.PathLike[str], exts: Iterable[str] = DEFAULT_EXTENSIONS) -> list[Document]:
+def load_folder(
+    path: str | os.PathLike[str],
+    exts: Iterable[str] = DEFAULT_EXTENSIONS,
+    *,
+    limits: DocumentLimits = DEFAULT_LIMITS,
+) -> list[Document]:
     """Read every file under ``path`` (recursively) whose extension is in ``exts``.
 
     Files are visited in sorted order of their relative path; hidden files and folders (name
     starting with ``.``) are skipped. A document's id and ``metadata["source"]`` are its path
     relative to ``path`` with forward slashes; its title is the first ``# `` heading of a
-    Markdown file (else a front-matter ``title:``), otherwise the file stem.
+    Markdown file (else a front-matter ``title:``), otherwise the file stem. A file larger than
+    ``limits.max_document_bytes`` is refused (naming it) before it is read.
     """
     root = Path(path)
     suffixes = _normalize_exts(exts)
@@ -42,13 +49,13 @@ def load_folder(path: str | os.PathLike[str], exts: Iterable[str] = DEFAULT_EXTE
             "add files or pass exts=... to load_folder",
             path=str(root),
         )
-    return [_read_document(file, file.relative_to(root).as_posix()) for file in files]
+    return [_read_document(file, file.relative_to(root).as_posix(), limits) for file in files]
 
 
-def load_file(path: str | os.PathLike[str]) -> Document:
+def load_file(path: str | os.PathLike[str], *, limits: DocumentLimits = DEFAULT_LIMITS) -> Document:
     """Read a single ``.txt`` or ``.md`` file as one document whose id is the file name."""
     file = Path(path)
-    return _read_document(file, file.name)
+    return _read_document(file, file.name, limits)
 
 
 def markdown_title(text: str) -> str:
@@ -60,7 +67,17 @@ def markdown_title(text: str) -> str:
     return _front_matter_title(text)
 
 
-def _read_document(file: Path, rel: str) -> Document:
+def _read_document(file: Path, rel: str, limits: DocumentLimits) -> Document:
+    try:
+        size = file.stat().st_size
+    except OSError:
+        size = 0  # read_bytes names the problem
+    if size > limits.max_document_bytes:
+        raise BadInputError(
+            f"file is {size:,} bytes, more than max_document_bytes={limits.max_document_bytes:,}; split it or raise "
+            "the limit (--max-document-bytes)",
+            path=str(file),
+        )
     text = decode_utf8(read_bytes(file, what="document file"), file).replace("\r\n", "\n")
     if not text.strip():
         raise BadInputError("file is empty; remove it or give it some text", path=str(file))

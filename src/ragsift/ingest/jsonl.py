@@ -8,29 +8,35 @@ from typing import Any
 
 from ragsift.errors import BadInputError
 from ragsift.ingest._jsonl_lines import DuplicateIds, iter_objects, read_id, read_str
+from ragsift.ingest.limits import DEFAULT_LIMITS, DocumentLimits, check_document
 from ragsift.types import Document
 
 __all__ = ["load_jsonl"]
 
 
-def load_jsonl(path: str | os.PathLike[str]) -> list[Document]:
+def load_jsonl(path: str | os.PathLike[str], *, limits: DocumentLimits = DEFAULT_LIMITS) -> list[Document]:
     """Read documents from a JSONL file (UTF-8), in file order.
 
     Each non-blank line is an object with ``id`` (or BEIR's ``_id``; a string or an integer),
     ``text``, and optionally ``title`` and ``metadata`` (an object). ``title + text`` must not be
-    blank. Any problem raises :class:`~ragsift.errors.BadInputError` naming the file and line.
+    blank, and each document must be within ``limits`` (a line longer than
+    ``limits.max_document_bytes`` is refused before it is read whole; see
+    :mod:`ragsift.ingest.limits`). Any problem raises :class:`~ragsift.errors.BadInputError`
+    naming the file and line.
     """
     file = Path(path)
     seen = DuplicateIds(file)
     docs = []
-    for line, obj in iter_objects(file, what="JSONL document file"):
-        doc = record_to_document(obj, file, line)
+    for line, obj in iter_objects(file, what="JSONL document file", max_line_bytes=limits.max_document_bytes):
+        doc = record_to_document(obj, file, line, limits)
         seen.add(doc.id, line)
         docs.append(doc)
     return docs
 
 
-def record_to_document(obj: dict[str, Any], path: Path, line: int) -> Document:
+def record_to_document(
+    obj: dict[str, Any], path: Path, line: int, limits: DocumentLimits = DEFAULT_LIMITS
+) -> Document:
     """Validate one parsed JSONL record and build its :class:`Document`."""
     ident = read_id(obj, path, line)
     title = read_str(obj, "title", path, line, required=False)
@@ -50,4 +56,9 @@ def record_to_document(obj: dict[str, Any], path: Path, line: int) -> Document:
             path=str(path),
             line=line,
         )
-    return Document(id=ident, text=text, title=title, metadata=metadata)
+    doc = Document(id=ident, text=text, title=title, metadata=metadata)
+    try:
+        check_document(doc, limits)
+    except BadInputError as exc:
+        raise BadInputError(str(exc), path=str(path), line=line) from None
+    return doc

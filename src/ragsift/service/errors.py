@@ -14,8 +14,10 @@ falls to ``Exception`` → 500. Status policy:
   :class:`~ragsift.errors.RemoteError`, i.e. 502: the client cannot fix it);
 * **404** unknown route, or a ``model`` this service does not serve; **405** wrong method;
 * **413** body over ``max_body_bytes``, rejected before it is parsed;
+* **404** also a document id to delete that the collection does not hold;
 * **429** the request queue is full (with ``Retry-After``); **503** not ready yet or shutting
-  down; **504** the request ran past ``request_timeout_s``;
+  down, or another writer held the collection's lock past ``write_lock_timeout_s`` (with
+  ``Retry-After``); **504** the request ran past ``request_timeout_s``;
 * **502/504** a remote reranker failed / timed out; **500** anything else (no traceback in the
   body; the server log has it).
 
@@ -39,15 +41,18 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ragsift.errors import (
     BadInputError,
+    CollectionBusyError,
     ConfigError,
     PassageTooLongError,
     RagsiftError,
     RemoteError,
     RemoteTimeoutError,
+    UnknownDocumentError,
 )
 
 __all__ = [
@@ -66,6 +71,9 @@ __all__ = [
     "error_body",
     "error_response",
     "install_error_handlers",
+    "ErrorBody",
+    "error_responses",
+    "SCORING_ERRORS",
 ]
 
 logger = logging.getLogger("ragsift.service")
@@ -114,6 +122,44 @@ class RequestTimeoutError(ServiceError):
     """The request did not finish within ``request_timeout_s``."""
 
 
+# ---------------------------------------------------------------------------- the body, for OpenAPI
+
+
+class ErrorDetail(BaseModel):
+    type: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """The JSON body of every 4xx/5xx answer (``detail`` only on 422)."""
+
+    error: ErrorDetail
+    message: str
+    detail: list[dict[str, Any]] | None = None
+
+
+_STATUS_TEXT = {
+    400: "The request's values are not acceptable (the message names the field and the fix).",
+    401: "Missing or wrong API key (only when the service is configured with keys).",
+    404: "Unknown model, document or collection.",
+    413: "The body is larger than max_body_bytes.",
+    422: "The JSON does not fit the endpoint's schema.",
+    429: "The request queue is full; retry after Retry-After seconds.",
+    500: "Unexpected server error (the server log has the details).",
+    503: "Not ready, shutting down, or the collection is locked by another writer (Retry-After).",
+    504: "The request ran past request_timeout_s.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` declaring ``statuses`` with the error body schema (for route decorators)."""
+    return {status: {"model": ErrorBody, "description": _STATUS_TEXT[status]} for status in statuses}
+
+
+#: Statuses a POST route that scores passages can answer besides 200.
+SCORING_ERRORS = (400, 401, 404, 413, 422, 429, 500, 503, 504)
+
+
 # ---------------------------------------------------------------------------- the table
 
 
@@ -127,6 +173,7 @@ class ErrorRule:
 ERROR_TABLE: dict[type[BaseException], ErrorRule] = {
     MalformedJSONError: ErrorRule(400, "malformed_json"),
     PassageTooLongError: ErrorRule(400, "passage_too_long"),
+    UnknownDocumentError: ErrorRule(404, "not_found"),
     BadInputError: ErrorRule(400, "bad_request"),
     ConfigError: ErrorRule(400, "bad_request"),  # request options: top_n, threshold, truncation
     RequestValidationError: ErrorRule(422, "validation_error"),
@@ -136,6 +183,7 @@ ERROR_TABLE: dict[type[BaseException], ErrorRule] = {
     QueueFullError: ErrorRule(429, "queue_full"),
     NotReadyError: ErrorRule(503, "not_ready"),
     ShuttingDownError: ErrorRule(503, "shutting_down"),
+    CollectionBusyError: ErrorRule(503, "collection_busy"),  # another writer holds the lock: retry
     RequestTimeoutError: ErrorRule(504, "timeout"),
     RemoteTimeoutError: ErrorRule(504, "upstream_timeout"),
     RemoteError: ErrorRule(502, "upstream_error"),
@@ -174,7 +222,7 @@ def _describe(err: dict[str, Any]) -> str:
 
 
 def _headers(exc: BaseException, rule: ErrorRule) -> dict[str, str]:
-    if isinstance(exc, QueueFullError):
+    if isinstance(exc, (QueueFullError, CollectionBusyError)):
         return {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
     if isinstance(exc, UnauthorizedError):
         return {"WWW-Authenticate": "Bearer"}

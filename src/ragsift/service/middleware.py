@@ -13,7 +13,8 @@ All four are plain ASGI (no ``BaseHTTPMiddleware``), and every error they produc
 * :class:`APIKeyMiddleware` — with keys configured, ``Authorization: Bearer <key>`` must match one
   of them (``hmac.compare_digest``); health endpoints stay open.
 * :class:`BodyLimitMiddleware` — a body over ``max_body_bytes`` is a 413 before anything parses
-  it (from ``Content-Length`` when sent, else while reading).
+  it (from ``Content-Length`` when sent, else while reading); a body holding a lone surrogate or
+  an out-of-range number is a 400 naming the field (:mod:`ragsift.service.body_checks`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ragsift.errors import BadInputError
+from ragsift.service.body_checks import check_json_body
 from ragsift.service.errors import PayloadTooLargeError, RequestTimeoutError, UnauthorizedError, error_response
 from ragsift.service.metrics import ServiceMetrics
 
@@ -243,6 +245,7 @@ class BodyLimitMiddleware:
         try:
             self._check_declared(scope)
             body = await self._read(receive)
+            check_json_body(body)
         except (PayloadTooLargeError, BadInputError) as exc:
             await error_response(exc)(scope, receive, send)
             return

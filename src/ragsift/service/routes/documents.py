@@ -12,24 +12,29 @@ over ``max_body_bytes``); no collection served is 404.
 
 How a write stays invisible to searches until it is complete:
 
-* Writers are serialized inside the process by one ``asyncio.Lock`` per app (and across
-  processes by the collection's own writer lock file).
-* The change is applied, in a worker thread, to a *fresh copy* of the collection opened from
-  its directory, never to the object that searches are reading: :meth:`Collection.add` mutates
-  its object step by step (chunks, BM25 rows, vectors), so changing the served object in place
-  could show a search half of a write. The copy commits a new generation on disk (the
-  collection writes it atomically and then swaps its manifest), builds its vector index, and
-  only then is swapped in, together with a new :class:`Searcher`, in one step on the event
+* Writers are serialized inside the process by one ``asyncio.Lock`` per app, and across
+  processes (``ragsift index``, other replicas) by the collection's writer lock file. A write that
+  cannot get that lock within ``write_lock_timeout_s`` is a 503 with ``Retry-After``; nothing
+  was changed.
+* The change is applied, in a worker thread, to a *fork* of the served collection
+  (:meth:`Collection.fork`: shared immutable parts, copied containers; milliseconds at 100k
+  documents), never to the object that searches are reading. Under the writer lock the fork
+  first compares itself with the manifest on disk and reloads the committed state if another
+  process wrote meanwhile, so no acknowledged write of anyone is lost. The fork commits a new
+  generation on disk (atomically, then the manifest swap), extends or rebuilds its vector index,
+  and only then is swapped in, together with a new :class:`Searcher`, in one step on the event
   loop. A search holds the searcher it started with, so it sees the old state or the new one,
-  never a mix; the next search sees the change. The old generation stays on disk until the
-  following write, so a search still running on it keeps working.
-* The event loop is never blocked: searches keep being served during the write. The price is
-  memory: the old and the new state are both loaded while a write runs.
+  never a mix.
+* Each document is checked against the collection's limits (``max_document_bytes``, metadata
+  depth and size, valid text; see :mod:`ragsift.ingest.limits`): a violation is a 400 naming the
+  item.
+* The event loop is never blocked: searches keep being served during the write.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any, Callable, TypeVar
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
@@ -37,9 +42,12 @@ from pydantic import BaseModel, ConfigDict, StrictStr
 
 from ragsift.errors import BadInputError
 from ragsift.index.collection import Collection
+from ragsift.ingest.limits import check_text
 from ragsift.pipeline.search import Searcher
 from ragsift.service.middleware import note_passages
+from ragsift.service.errors import error_responses
 from ragsift.service.routes._common import get_state
+from ragsift.service.settings import ServiceSettings
 from ragsift.service.routes.search import NO_COLLECTION
 from ragsift.service.state import ServiceState
 from ragsift.types import Document
@@ -52,6 +60,7 @@ __all__ = [
     "MAX_DOCUMENTS",
     "check_documents",
     "commit_change",
+    "writable_fork",
 ]
 
 router = APIRouter(tags=["Documents"])
@@ -127,23 +136,23 @@ def served_collection(state: ServiceState) -> Collection:
     return state.collection
 
 
-def writable_copy(served: Collection) -> Collection:
-    """A new object holding the collection as committed on disk, sharing the loaded embedder."""
-    embedder = served.embedder if served.config.dense else None
-    if Collection.exists(served.path):
-        return Collection.open(served.path, embedder=embedder)
-    return Collection.create(served.path, served.config, embedder=embedder)
+def writable_fork(served: Collection, settings: ServiceSettings) -> Collection:
+    """A fork of the served collection that a change may mutate, with the service's write limits."""
+    fork = served.fork()
+    fork.lock_timeout = settings.write_lock_timeout_s
+    fork.limits = replace(fork.limits, max_document_bytes=settings.max_document_bytes)
+    return fork
 
 
-def apply_to_copy(
-    served: Collection, reranker: Any, change: Callable[[Collection], T]
+def apply_to_fork(
+    state: ServiceState, served: Collection, change: Callable[[Collection], T]
 ) -> tuple[Collection, Searcher, T]:
-    """Blocking: ``change`` a fresh copy (which commits it), build its vector index and its searcher."""
-    copy = writable_copy(served)
-    outcome = change(copy)
-    if copy.config.dense and copy.chunks:
-        copy.vectors  # build the vector index now, not on the first search after the swap
-    return copy, Searcher(copy, reranker=reranker), outcome
+    """Blocking: ``change`` a fork (which commits it), build its vector index and its searcher."""
+    fork = writable_fork(served, state.settings)
+    outcome = change(fork)
+    if fork.config.dense and fork.chunks:
+        fork.vectors  # extend/build the vector index now, not on the first search after the swap
+    return fork, Searcher(fork, reranker=state.reranker), outcome
 
 
 def _writer_lock(app: FastAPI) -> asyncio.Lock:
@@ -154,31 +163,24 @@ def _writer_lock(app: FastAPI) -> asyncio.Lock:
     return lock
 
 
-async def commit_change(
-    app: FastAPI,
-    state: ServiceState,
-    change: Callable[[Collection], T],
-    check: Callable[[Collection], None] = lambda c: None,
-) -> tuple[Collection, T]:
-    """Apply ``change`` copy-on-write under the writer lock and swap the result in; see the module docstring.
+async def commit_change(app: FastAPI, state: ServiceState, change: Callable[[Collection], T]) -> tuple[Collection, T]:
+    """Apply ``change`` to a fork under the writer locks and swap the result in; see the module docstring.
 
-    ``check(served)`` runs under the lock first (e.g. 404 for an unknown id). The work is shielded
-    from the request's cancellation (timeout, disconnect): once a write has started it is committed
-    *and* swapped in, so what is served never lags behind what is on disk.
+    The work is shielded from the request's cancellation (timeout, disconnect): once a write has
+    started it is committed *and* swapped in, so what is served never lags behind what is on disk.
     """
 
     async def locked() -> tuple[Collection, T]:
         async with _writer_lock(app):
             served = served_collection(state)
-            check(served)
-            copy, searcher, outcome = await asyncio.to_thread(apply_to_copy, served, state.reranker, change)
-            state.collection, state.searcher = copy, searcher  # one step on the event loop
-            return copy, outcome
+            fork, searcher, outcome = await asyncio.to_thread(apply_to_fork, state, served, change)
+            state.collection, state.searcher = fork, searcher  # one step on the event loop
+            return fork, outcome
 
     return await asyncio.shield(asyncio.ensure_future(locked()))
 
 
-@router.post("/v1/documents", response_model=AddDocumentsResponse)
+@router.post("/v1/documents", response_model=AddDocumentsResponse, responses=error_responses(400, 401, 404, 413, 422, 500, 503, 504))
 async def add_documents(body: AddDocumentsRequest, request: Request) -> dict:
     """Add (or replace, by id) documents; answers the counts and the total now served."""
     state = get_state(request)
@@ -190,18 +192,11 @@ async def add_documents(body: AddDocumentsRequest, request: Request) -> dict:
     return {**counts, "documents": len(collection.documents)}
 
 
-@router.delete("/v1/documents/{doc_id:path}", response_model=DeleteDocumentResponse)
+@router.delete("/v1/documents/{doc_id:path}", response_model=DeleteDocumentResponse, responses=error_responses(400, 401, 404, 500, 503, 504))
 async def delete_document(doc_id: str, request: Request) -> dict:
     """Delete one document by id; 404 when the collection does not hold it."""
     state = get_state(request)
     state.require_ready()
-
-    def known(served: Collection) -> None:
-        if doc_id not in served.documents:
-            raise HTTPException(
-                status_code=404,
-                detail=f"no document with id {doc_id!r} in the served collection; nothing was deleted",
-            )
-
-    _, deleted = await commit_change(request.app, state, lambda c: c.delete([doc_id]), check=known)
+    check_text(doc_id, "the document id in the path")
+    _, deleted = await commit_change(request.app, state, lambda c: c.delete([doc_id]))
     return {"deleted": deleted}

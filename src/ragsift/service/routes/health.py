@@ -14,6 +14,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from ragsift.service.metrics import CONTENT_TYPE
+from ragsift.service.errors import error_responses
 from ragsift.service.routes._common import get_state
 
 __all__ = ["router"]
@@ -21,19 +22,19 @@ __all__ = ["router"]
 router = APIRouter(tags=["Operations"])
 
 
-@router.get("/v1/health/live")
+@router.get("/v1/health/live", responses=error_responses(500))
 async def live() -> dict:
     return {"object": "health-response", "status": "live", "message": "Service is live."}
 
 
-@router.get("/v1/health/ready")
-@router.get("/health")
+@router.get("/v1/health/ready", responses=error_responses(500, 503))
+@router.get("/health", responses=error_responses(500, 503))
 async def ready(request: Request) -> dict:
     get_state(request).require_ready()
     return {"object": "health-response", "status": "ready", "message": "Service is ready."}
 
 
-@router.get("/v1/metrics")
-@router.get("/metrics")
+@router.get("/v1/metrics", responses=error_responses(401, 500))
+@router.get("/metrics", responses=error_responses(401, 500))
 async def metrics(request: Request) -> Response:
     return Response(get_state(request).metrics.render(), media_type=CONTENT_TYPE)
