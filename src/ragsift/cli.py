@@ -107,6 +107,7 @@ def cmd_index(args) -> int:
 
 
 def _collection_config(args):
+    from ragsift.config import EmbedderSpec
     from ragsift.index.collection import CollectionConfig
     from ragsift.ingest import ChunkingConfig
 
@@ -129,7 +130,7 @@ def _collection_config(args):
     if args.protected_terms:
         kwargs["protected_terms"] = _parse_terms(args.protected_terms)
     if args.embed_model:
-        kwargs["embed_model"] = args.embed_model
+        kwargs["embed_model"] = EmbedderSpec.parse(args.embed_model, "--embed-model").model
     if args.vector_index:
         kwargs["vector_index"] = args.vector_index
     return CollectionConfig(**kwargs)
@@ -189,9 +190,9 @@ def _add_rerank_options(p) -> None:
     g = p.add_argument_group(
         "reranking",
         "retrieve --candidates hits, rerank them, keep --top-n. The cross-encoder is, in order: "
-        "--reranker-model, $RERANKER_MODEL, the last model trained by ragsift, the hub default "
-        "(cross-encoder/ms-marco-MiniLM-L-6-v2). Other types and options come from RERANKER_* "
-        "variables (see ragsift.rerank.registry).",
+        "--reranker-model, $RERANKER_MODEL (when $RERANKER_TYPE is unset or cross-encoder), the last model "
+        "trained by ragsift, the hub default (cross-encoder/ms-marco-MiniLM-L-6-v2). Other types and options "
+        "come from RERANKER_* variables (see ragsift.config and ragsift.rerank.registry).",
     )
     g.add_argument("--rerank", action="store_true", help="rerank the first-stage hits")
     g.add_argument(
@@ -243,18 +244,15 @@ def cmd_search(args) -> int:
 
 
 def _reranker_from_args(args):
-    """Build and warm up the reranker the search options name."""
-    import os
+    """Build and warm up the reranker the search options name (flags, then RERANKER_* variables)."""
+    from ragsift.config import reranker_spec
+    from ragsift.rerank.registry import build
 
-    from ragsift.rerank.registry import get_reranker
-    from ragsift.rerank.resolve import resolve_reranker_model
-
-    kind = args.reranker_type or os.environ.get("RERANKER_TYPE") or "cross-encoder"
-    model = args.reranker_model
-    if kind == "cross-encoder":
-        model, source = resolve_reranker_model(model)
-        logging.getLogger("ragsift.cli").info("reranker: %s (%s)", model, source)
-    reranker = get_reranker(kind, model)
+    spec = reranker_spec(
+        args.reranker_type, args.reranker_model, type_source="--reranker-type", model_source="--reranker-model"
+    )
+    logging.getLogger("ragsift.cli").info("reranker: %s (%s)", spec.primary, spec.primary.model_source)
+    reranker = build(spec)
     reranker.warm_up()
     return reranker
 
@@ -308,9 +306,11 @@ def _add_eval(sub) -> None:
     p.add_argument("--max-queries", type=int, help="evaluate only the first N queries (smoke runs)")
     p.add_argument(
         "--rerankers",
-        help="comma-separated rerankers, one run per retriever × reranker: none (first stage only), a cross-encoder "
-        "path or hub name, or TYPE=MODEL (e.g. llm=gpt-4o-mini, cohere=rerank-v3.5); default: none, with --grid: "
-        "none + the cross-encoder that --rerank would use (+ $RERANKER_TYPE=$RERANKER_MODEL when another type is set)",
+        help="comma-separated rerankers, one run per retriever × reranker: none (first stage only), a type alone "
+        "(cohere: its default model, or $RERANKER_MODEL when $RERANKER_TYPE is that type), TYPE=MODEL (e.g. "
+        "llm=gpt-4o-mini, cohere=rerank-v3.5), or a cross-encoder path or org/name hub id (see ragsift.config); "
+        "default: none, with --grid: none + the cross-encoder that --rerank would use (+ the $RERANKER_TYPE "
+        "reranker when another type is set)",
     )
     p.add_argument("--candidates", type=int, default=45, help="first-stage hits each reranker reorders (default: 45)")
     p.add_argument(
@@ -403,24 +403,25 @@ def _eval_config(args):
 
 
 def _grid_rerankers(grid: bool) -> str:
-    """Rerankers of ``--grid`` without ``--rerankers``: the resolved cross-encoder (+ $RERANKER_TYPE)."""
-    import os
-
+    """Rerankers of ``--grid`` without ``--rerankers``: the resolved cross-encoder (+ the $RERANKER_TYPE one)."""
     if not grid:
         return "none"
-    from ragsift.rerank.resolve import resolve_reranker_model
+    from ragsift import config
+    from ragsift.config import RerankerType
 
-    model, source = resolve_reranker_model()
+    model, source = config.resolve_reranker_model()
     print(f"reranker: {model} ({source})", file=sys.stderr)
-    specs = ["none", model]
-    kind = os.environ.get("RERANKER_TYPE", "").strip()
-    if kind and kind not in ("cross-encoder", "none"):
-        specs.append(f"{kind}={os.environ.get('RERANKER_MODEL', '')}")
+    specs = ["none", config.format_reranker_ref(RerankerType.CROSS_ENCODER, model)]
+    env_type = config.raw("reranker.type")
+    kind = config.parse_type(env_type[0], "RERANKER_TYPE") if env_type else RerankerType.CROSS_ENCODER
+    if kind not in (RerankerType.CROSS_ENCODER, RerankerType.NONE):
+        env_model = config.env_model_for(kind)  # RERANKER_MODEL is this type's model, never a cross-encoder's
+        specs.append(config.format_reranker_ref(kind, env_model[0] if env_model else None))
     return ",".join(specs)
 
 
 def _judge_config(args):
-    import os
+    from ragsift import config
 
     if not args.judge_url and not args.judge_model:
         return None
@@ -431,7 +432,7 @@ def _judge_config(args):
     return JudgeConfig(
         base_url=args.judge_url,
         model=args.judge_model,
-        api_key=os.environ.get("RAGSIFT_JUDGE_API_KEY") or os.environ.get("OPENAI_API_KEY"),
+        api_key=config.get("credentials.judge"),
         contexts=args.context_k,
         concurrency=args.judge_concurrency,
         timeout=args.judge_timeout,
@@ -518,7 +519,7 @@ def cmd_serve(args) -> int:
     from ragsift._lazy import require
 
     require("fastapi", extra="serve")
-    from ragsift.rerank.resolve import resolve_reranker_model
+    from ragsift.config import resolve_reranker_model
     from ragsift.service import ServiceSettings, run
 
     settings = ServiceSettings.load(

@@ -34,7 +34,7 @@ def load_reranker(model: str | None = None):
     """``(reranker, message)``: a warmed-up cross-encoder, or None and why not."""
     from ragsift.errors import RagsiftError
     from ragsift.rerank.registry import get_reranker
-    from ragsift.rerank.resolve import resolve_reranker_model
+    from ragsift.config import resolve_reranker_model
 
     name, source = resolve_reranker_model(model)
     try:

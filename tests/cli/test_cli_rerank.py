@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from ragsift.cli import main
-from ragsift.rerank.resolve import HUB_DEFAULT, record_trained, resolve_reranker_model
+from ragsift.cli import _eval_config, build_parser, main
+from ragsift.config import HUB_DEFAULT, record_trained, resolve_reranker_model
+from ragsift.errors import ConfigError
 
 ROWS = [{"id": str(i), "title": f"T{i}", "text": f"passage {i} about {'cats' if i % 2 else 'dogs'} and more"} for i in range(10)]
 
@@ -48,6 +49,43 @@ def test_resolution_order(monkeypatch, tmp_path, tiny_cross_encoder):
     monkeypatch.setenv("RERANKER_MODEL", "/env/model")
     assert resolve_reranker_model() == ("/env/model", "RERANKER_MODEL")
     assert resolve_reranker_model("explicit") == ("explicit", "option")
+    monkeypatch.setenv("RERANKER_TYPE", "cohere")  # RERANKER_MODEL is then Cohere's, not the cross-encoder's
+    assert resolve_reranker_model() == (str(tiny_cross_encoder.resolve()), "trained")
+
+
+def test_grid_keeps_a_cohere_model_out_of_the_cross_encoder(monkeypatch, tmp_path):
+    """Regression: RERANKER_TYPE=cohere RERANKER_MODEL=rerank-v3.5 made the grid's rerankers
+    'none,rerank-v3.5,cohere=rerank-v3.5': the Cohere model id was run as a local cross-encoder."""
+    from ragsift.eval.rerank_stage import parse_reranker_spec
+
+    monkeypatch.setenv("RAGSIFT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RERANKER_TYPE", "cohere")
+    monkeypatch.setenv("RERANKER_MODEL", "rerank-v3.5")
+    cfg = _eval_config(build_parser().parse_args(["eval", "--data", "d", "--out", "o", "--grid"]))
+    assert list(cfg.rerankers) == ["none", HUB_DEFAULT, "cohere=rerank-v3.5"]
+    assert [parse_reranker_spec(s) for s in cfg.rerankers] == [
+        ("none", None), ("cross-encoder", HUB_DEFAULT), ("cohere", "rerank-v3.5"),
+    ]
+    monkeypatch.delenv("RERANKER_MODEL")
+    cfg = _eval_config(build_parser().parse_args(["eval", "--data", "d", "--out", "o", "--grid"]))
+    assert list(cfg.rerankers) == ["none", HUB_DEFAULT, "cohere"]
+
+
+def test_a_type_name_alone_is_that_type_in_eval_and_search(monkeypatch):
+    """One grammar: ``cohere`` names the Cohere type everywhere, never a cross-encoder called 'cohere'."""
+    from ragsift.eval.rerank_stage import parse_reranker_spec, reranker_label
+
+    assert parse_reranker_spec("cohere") == ("cohere", None)
+    assert parse_reranker_spec("cohere=rerank-v3.5") == ("cohere", "rerank-v3.5")
+    assert parse_reranker_spec("BAAI/bge-reranker-base") == ("cross-encoder", "BAAI/bge-reranker-base")
+    assert reranker_label("cohere") == "cohere"
+    with pytest.raises(ConfigError, match="--rerankers='colbert' is not valid.*cross-encoder=colbert"):
+        parse_reranker_spec("colbert")
+
+
+def test_search_rerank_reports_a_misplaced_model_by_its_flag(collection, capsys):
+    code = main(["search", str(collection), "cats", "--rerank", "--reranker-type", "none", "--reranker-model", "x/y"])
+    assert code == 2 and "--reranker-model gives 'x/y'" in capsys.readouterr().err
 
 
 def test_eval_reports_each_reranked_run_with_its_baseline(tmp_path, capsys, tiny_cross_encoder):

@@ -37,6 +37,9 @@ from ragsift.rerank import Reranker, Scores
 class Overlap(Reranker):
     """Raw score = words shared with the query; remembers its options and calls."""
 
+    model_option = "model"
+    options = frozenset({"max_length", "timeout", "api_key"})
+
     def __init__(self, model="overlap-base", *, max_length=512, timeout=30.0, api_key=None):
         self.name = model
         self.max_length = max_length
@@ -54,6 +57,9 @@ class Overlap(Reranker):
 class Down(Reranker):
     """A remote reranker whose service is down."""
 
+    model_option = "model"
+    options = frozenset({"base_url"})
+
     def __init__(self, model="down", *, base_url="http://localhost:9"):
         self.name = model
         self.base_url = base_url
@@ -64,6 +70,8 @@ class Down(Reranker):
 
 class NeedsProject(Reranker):
     name = "needs-project"
+    options = frozenset({"project", "location"})
+    required_options = frozenset({"project"})
 
     def __init__(self, *, project, location="us-central1"):
         self.project = project
@@ -80,10 +88,24 @@ def _http_client(*, timeout=10.0, max_retries=3):
 class Remoteish(Reranker):
     """Like the remote rerankers: named options, the rest forwarded to an HTTP client."""
 
+    model_option = "model"
+    options = frozenset({"base_url", "timeout", "max_retries"})
+
     def __init__(self, model="remoteish", *, base_url="http://localhost:9", **http_options):
         self.name = model
         self.base_url = base_url
         self.http = _http_client(**http_options)
+
+    def score(self, query, documents):
+        return Scores(raw=[0.0] * len(documents), relevance=[0.0] * len(documents))
+
+
+class Undeclared(Reranker):
+    """Declares no option: the registry passes it none, whatever its constructor takes."""
+
+    def __init__(self, model="undeclared", *, max_length=512):
+        self.name = model
+        self.max_length = max_length
 
     def score(self, query, documents):
         return Scores(raw=[0.0] * len(documents), relevance=[0.0] * len(documents))
@@ -232,10 +254,20 @@ def test_timeout_and_retries_reach_a_kwargs_constructor(plugin, monkeypatch):
     assert reranker.http == {"timeout": 4.0, "max_retries": 1}
 
 
-def test_option_rejected_by_a_kwargs_constructor_is_config_error(plugin):
-    expected = r"rejected option.*'retries' \(from retries=\).*named options are base_url, model"
+def test_option_not_declared_by_a_kwargs_constructor_is_config_error(plugin):
+    """Options are declared, not discovered: a **kwargs constructor takes only what it declares."""
+    expected = r"'retries' not accepted by reranker .*Remoteish.*base_url, max_retries, model, timeout"
     with pytest.raises(ConfigError, match=expected):
         get_reranker(f"{plugin}:Remoteish", retries=2)
+
+
+def test_undeclared_options_are_never_passed(plugin, monkeypatch):
+    monkeypatch.setenv("RERANKER_MAX_LENGTH", "64")
+    assert get_reranker(f"{plugin}:Undeclared").max_length == 512  # the signature is not inspected
+    with pytest.raises(ConfigError, match="'max_length' not accepted by reranker .*Undeclared.*: \\(none\\)"):
+        get_reranker(f"{plugin}:Undeclared", max_length=64)
+    with pytest.raises(ConfigError, match="takes no model"):
+        get_reranker(f"{plugin}:Undeclared", "some-model")
 
 
 def test_missing_required_option_names_the_variable(plugin, monkeypatch):

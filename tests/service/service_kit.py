@@ -17,8 +17,7 @@ from collections.abc import Iterator, Sequence
 import httpx
 
 from ragsift.errors import PassageTooLongError
-from ragsift.rerank.base import Reranker, Scores, sigmoid
-from ragsift.rerank.cross_encoder import Truncate
+from ragsift.rerank.base import Reranker, Scores, Truncate, sigmoid
 
 WAIT_S = 10.0  # upper bound for anything a test waits on; never reached when the code works
 MODEL = "ragsift/tiny-ce"
@@ -40,6 +39,8 @@ class OverlapReranker(Reranker):
     ``END`` cuts the passage. ``calls`` records ``(query, n_passages)`` of every ``score`` call.
     ``gate``, when given, is waited on at the start of each call (hold the model thread busy).
     """
+
+    truncation_modes = frozenset(Truncate)  # declared: the service switches it per request
 
     def __init__(self, *, limit: int = 50, gate: threading.Event | None = None, delay: float = 0.0):
         self.name = "overlap"

@@ -16,8 +16,10 @@ import pytest
 from fastapi.testclient import TestClient
 from service.service_kit import WAIT_S, GatedWarmUpReranker, OverlapReranker, metric, wait_ready, wait_until
 
+from ragsift.config import resolve_reranker_model
 from ragsift.errors import ConfigError, ModelNotFoundError
 from ragsift.service import ServiceSettings, create_app
+from ragsift.service.app import build_reranker
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,8 +84,10 @@ def test_builds_the_reranker_from_settings(tiny_cross_encoder, tmp_path):
 def test_bad_reranker_settings_fail_at_create_app():
     with pytest.raises(ConfigError, match="reranker_type='nonsense'"):
         create_app(ServiceSettings(reranker_type="nonsense"))
-    with pytest.raises(ConfigError, match="RERANKER_MODEL"):
-        create_app(ServiceSettings())  # cross-encoder without a model
+    with pytest.raises(ConfigError, match="reranker_type='tei'.*takes no model"):
+        create_app(ServiceSettings(reranker_type="tei", reranker_model="org/model"))
+    # A cross-encoder without a model gets one by the resolution order (ragsift.config), as everywhere.
+    assert build_reranker(ServiceSettings()).name == resolve_reranker_model()[0]
     with pytest.raises(ModelNotFoundError):
         create_app(ServiceSettings(reranker_model="./no/such/folder"))
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from ragsift import config
+from ragsift.config import CacheKind, CacheSpec
 from ragsift.errors import ConfigError
 from ragsift.service import ServiceSettings
 
@@ -19,7 +21,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_defaults():
     s = ServiceSettings.load(environ={})
     assert (s.host, s.port, s.max_length, s.max_passages, s.queue_max) == ("127.0.0.1", 8000, 512, 1000, 64)
-    assert s.max_body_bytes == 10 * 1024 * 1024 and s.micro_batching and s.cache == "off" and s.api_keys == ()
+    assert s.max_body_bytes == 10 * 1024 * 1024 and s.micro_batching and s.cache == CacheSpec() and s.api_keys == ()
 
 
 def test_file_then_environment_then_arguments(tmp_path):
@@ -28,7 +30,7 @@ def test_file_then_environment_then_arguments(tmp_path):
     s = ServiceSettings.load(config, environ=env, queue_max=7, port=None)
     assert s.port == 9100  # env beats file; port=None means "not given"
     assert s.queue_max == 7  # argument beats file
-    assert s.reranker_model == "from-env" and s.cache == "memory" and s.micro_batching is False
+    assert s.reranker_model == "from-env" and s.cache == CacheSpec(CacheKind.MEMORY) and s.micro_batching is False
 
 
 def test_config_file_from_environment_and_ragsift_variables_win(tmp_path):
@@ -77,7 +79,26 @@ def test_api_keys_are_secret():
 
 @pytest.mark.parametrize("spec", ["off", "memory", "MEMORY", "sqlite:/tmp/x.db"])
 def test_cache_specs(spec):
-    assert ServiceSettings(cache=spec).cache == spec
+    """The cache setting is parsed once, into a CacheSpec; logs show it as text."""
+    settings = ServiceSettings(cache=spec)
+    assert settings.cache == CacheSpec.parse(spec)
+    assert settings.describe()["cache"] == str(settings.cache) and str(settings.cache).lower() == spec.lower()
+
+
+def test_reranker_model_of_another_type_is_not_the_service_model():
+    """RERANKER_MODEL belongs to RERANKER_TYPE: a Cohere model id never becomes the cross-encoder."""
+    env = {"RERANKER_TYPE": "cohere", "RERANKER_MODEL": "rerank-v3.5"}
+    assert ServiceSettings.load(environ=env).reranker_model == "rerank-v3.5"  # type from the same place
+    assert ServiceSettings.load(environ=env, reranker_type="cross-encoder").reranker_model is None
+    ragsift_env = {**env, "RAGSIFT_RERANKER_MODEL": "my/ce"}
+    assert ServiceSettings.load(environ=ragsift_env, reranker_type="cross-encoder").reranker_model == "my/ce"
+
+
+def test_every_setting_is_a_row_of_the_config_table():
+    for name, info in ServiceSettings.model_fields.items():
+        row = config.SETTINGS[f"service.{name}"]
+        default = str(info.default) if name == "cache" else info.default
+        assert row.default == default, name
 
 
 def test_settings_are_immutable():

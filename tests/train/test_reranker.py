@@ -105,7 +105,7 @@ def test_train_reranker_end_to_end_from_an_encoder(tmp_path, tiny_beir, tiny_col
     from sentence_transformers import CrossEncoder
 
     from ragsift.rerank.cross_encoder import CrossEncoderReranker
-    from ragsift.rerank.resolve import latest_trained
+    from ragsift.config import latest_trained
 
     out = tmp_path / "ce"
     cfg = RerankerTrainConfig(

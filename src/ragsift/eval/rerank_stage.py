@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from ragsift.config import parse_reranker_ref
 from ragsift.errors import ConfigError
 from ragsift.pipeline.rerank import RerankOptions, rerank_hits
 from ragsift.rerank.base import Reranker, Scores
@@ -39,7 +40,7 @@ class CostMeter(Reranker):
 
     def __init__(self, inner: Reranker):
         self.inner = inner
-        self.cacheable = getattr(inner, "cacheable", True)
+        self.cacheable = inner.cacheable
         self.pair_ms: dict[str, float] = {}
         self.model_ms = 0.0
         self.pairs_scored = 0
@@ -85,14 +86,13 @@ class EvalReranker:
 
 
 def parse_reranker_spec(spec: str) -> tuple[str, str | None]:
-    """``"none"`` → ('none', None); ``"TYPE=MODEL"`` → (TYPE, MODEL); ``"MODEL"`` → ('cross-encoder', MODEL)."""
-    spec = spec.strip()
-    if spec == "none":
-        return "none", None
-    kind, sep, model = spec.partition("=")
-    if sep:
-        return kind.strip(), model.strip() or None
-    return "cross-encoder", spec
+    """``(type label, model)`` of a grid entry in the reranker grammar (:func:`ragsift.config.parse_reranker_ref`).
+
+    ``"none"`` → ('none', None); ``"cohere"`` → ('cohere', None); ``"TYPE=MODEL"`` → (TYPE, MODEL);
+    a path or ``org/name`` hub id → ('cross-encoder', MODEL).
+    """
+    ref = parse_reranker_ref(spec, "--rerankers")
+    return ref.label, ref.model
 
 
 _GENERIC_DIRS = {"final", "model", "best", "checkpoint", "output", "latest"}
@@ -131,16 +131,13 @@ def training_manifest(spec: str) -> dict | None:
 def build_eval_reranker(spec: str) -> EvalReranker:
     """Build and warm up the reranker an eval spec names, behind a metered in-memory score cache."""
     from ragsift.rerank.registry import get_reranker
-    from ragsift.rerank.resolve import resolve_reranker_model
 
     kind, model = parse_reranker_spec(spec)
     if kind == "none" and model is None and spec.strip() == "none":
         raise ConfigError("reranker spec 'none' is the first stage itself; it has no reranker to build")
-    if kind == "cross-encoder" and model is None:
-        model, _ = resolve_reranker_model()
     inner = get_reranker(kind, model, cache="off", fallback="off")
     inner.warm_up()
-    if not getattr(inner, "cacheable", True):
+    if not inner.cacheable:
         return EvalReranker(spec, reranker_label(spec), inner)
     meter = CostMeter(inner)
     cache = MemoryCache(maxsize=GRID_CACHE_SIZE, ttl=None)

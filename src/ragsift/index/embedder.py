@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from ragsift._lazy import require
+from ragsift.config import hub_offline
 from ragsift.errors import BadInputError, ConfigError, ModelNotFoundError, RagsiftError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,7 +54,6 @@ HUB_PROBE_TIMEOUT_S = 10.0
 
 # Hugging Face repo ids: "name" or "namespace/name", letters, digits, "-", "_", "." (max 96).
 _REPO_ID = re.compile(r"^(?:[\w.-]{1,96}/)?[\w.-]{1,96}$")
-_TRUTHY = {"1", "true", "yes", "on"}
 
 
 class EmbedderNotLoadedError(RagsiftError, RuntimeError):
@@ -165,14 +165,6 @@ def _string(value: Any, param: str) -> str:
     return value
 
 
-def _hub_offline() -> bool:
-    if any(os.environ.get(v, "").strip().lower() in _TRUTHY for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")):
-        return True
-    from huggingface_hub import constants
-
-    return bool(constants.HF_HUB_OFFLINE)
-
-
 def _not_found(name: str, reason: str) -> ModelNotFoundError:
     return ModelNotFoundError(
         f"embedding model {name!r} could not be found locally (not a folder, not in the Hugging "
@@ -270,7 +262,7 @@ class SentenceTransformerEmbedder:
             return st.SentenceTransformer(name, device=self.device, local_files_only=True)
         except OSError:
             pass
-        if _hub_offline():
+        if hub_offline():
             raise _not_found(name, "it is not in the local cache and offline mode (HF_HUB_OFFLINE) is on")
         _probe_hub(name)
         try:

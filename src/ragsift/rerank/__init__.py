@@ -1,9 +1,12 @@
 """Reranking: one interface, a registry of implementations, a score cache and explicit fallback.
 
 - :class:`Reranker` — ``score(query, documents) -> Scores`` in input order, and the inherited
-  ``rerank(query, documents, top_n, *, threshold, return_documents) -> list[RerankResult]``.
+  ``rerank(query, documents, top_n, *, threshold, return_documents) -> list[RerankResult]``; each
+  subclass declares its capabilities (``cacheable``, ``truncation_modes``, ``batch_cap``) and the
+  options its constructor takes (``model_option``, ``options``, ``required_options``).
 - :func:`get_reranker` — builds the reranker named by ``RERANKER_TYPE``/``RERANKER_MODEL`` (or by
-  its arguments), importing its module only then, optionally cached and with a fallback chain.
+  its arguments; :mod:`ragsift.config` reads them), importing its module only then, optionally
+  cached and with a fallback chain.
 - :class:`FirstStageReranker` (``none``) keeps the first-stage order.
 - :class:`CachedReranker` with :class:`MemoryCache` or :class:`SQLiteCache` skips pairs already scored.
 - :class:`FallbackReranker` / :func:`fallback_chain` try rerankers in order on remote failure.

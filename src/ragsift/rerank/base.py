@@ -12,6 +12,12 @@ Normalized score (``relevance``, always in [0, 1], higher is better):
 - LLM pointwise grades on 0–10: ``grade / 10``; listwise LLM permutations: ``1 - rank / n``.
 
 ``score`` keeps the raw value exactly as the model or vendor returned it.
+
+What a reranker can do and how it is configured is declared on its class, never discovered
+(:class:`Reranker`): ``cacheable`` (pointwise scores), ``truncation_modes`` (the per-call
+:class:`Truncate` modes its ``truncate`` attribute may be switched between), ``batch_cap`` (the
+vendor's hard limit of documents per request), and for the registry ``model_option``, ``options``
+and ``required_options`` (the constructor keywords it may pass).
 """
 
 from __future__ import annotations
@@ -20,11 +26,19 @@ import asyncio
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Sequence
+from enum import Enum
+from typing import ClassVar, Sequence
 
 from ragsift.errors import BadInputError, ConfigError
 
-__all__ = ["RerankResult", "Scores", "Reranker", "sigmoid", "validate_request"]
+__all__ = ["RerankResult", "Scores", "Reranker", "Truncate", "sigmoid", "validate_request"]
+
+
+class Truncate(str, Enum):
+    """What to do with a (query, passage) pair longer than the model's limit (NVIDIA NIM semantics)."""
+
+    NONE = "NONE"  # reject it: PassageTooLongError (local) or the vendor's error
+    END = "END"  # cut the end of the passage
 
 
 @dataclass(frozen=True)
@@ -75,10 +89,38 @@ def validate_request(query: object, documents: object, top_n: object = None, thr
 
 
 class Reranker(ABC):
-    """Base class of every reranker. Subclasses implement :meth:`score` (and may override :meth:`warm_up`)."""
+    """Base class of every reranker. Subclasses implement :meth:`score` (and may override :meth:`warm_up`).
+
+    Capabilities and options are declared as class attributes (an instance may refine
+    ``cacheable``, e.g. the LLM reranker in listwise mode); see the module docstring.
+    """
 
     #: Short identifier used in logs, cache keys and reports (e.g. the model name).
     name: str = "reranker"
+    #: True when a document's score depends only on (query, document): scores may be cached and
+    #: several requests with the same query may be scored in one call.
+    cacheable: bool = True
+    #: The :class:`Truncate` modes :meth:`set_truncate` accepts; empty: long input is handled the
+    #: reranker's own way and cannot be chosen per call.
+    truncation_modes: ClassVar[frozenset[Truncate]] = frozenset()
+    #: The current mode when ``truncation_modes`` is not empty.
+    truncate: Truncate | None = None
+    #: The vendor's hard limit of documents per request (``max_batch`` may not exceed it); None: no limit.
+    batch_cap: ClassVar[int | None] = None
+    #: The constructor keyword that receives the model; None: the reranker takes no model.
+    model_option: ClassVar[str | None] = None
+    #: Other constructor keywords the registry may pass (from arguments or RERANKER_* variables).
+    options: ClassVar[frozenset[str]] = frozenset()
+    #: Options (or the model option) that have no default and must be given.
+    required_options: ClassVar[frozenset[str]] = frozenset()
+
+    def set_truncate(self, mode: Truncate) -> None:
+        """Choose how the next calls treat over-long pairs; only a declared mode is accepted."""
+        if mode not in self.truncation_modes:
+            allowed = ", ".join(sorted(m.value for m in self.truncation_modes)) or "none"
+            shown = getattr(mode, "value", mode)
+            raise ConfigError(f"reranker {self.name!r} cannot switch to truncate={shown!r}; its modes: {allowed}")
+        self.truncate = mode
 
     def warm_up(self) -> None:
         """Load models or open connections before the first request (idempotent)."""

@@ -36,10 +36,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol, Union
 
+from ragsift.config import CacheKind, CacheSpec
 from ragsift.errors import ConfigError, RagsiftError
 from ragsift.rerank.base import Reranker, Scores
 
-__all__ = ["cache_key", "ScoreCache", "MemoryCache", "SQLiteCache", "CachedReranker"]
+__all__ = ["cache_key", "ScoreCache", "MemoryCache", "SQLiteCache", "CachedReranker", "open_cache"]
 
 logger = logging.getLogger(__name__)
 
@@ -303,6 +304,22 @@ class SQLiteCache:
         self.close()
 
 
+def open_cache(spec: CacheSpec) -> ScoreCache | None:
+    """The store a parsed cache setting names (None for ``off``).
+
+    An invalid limit raises ConfigError naming the settings it came from (``RERANKER_CACHE_TTL``...).
+    """
+    if spec.kind is CacheKind.OFF:
+        return None
+    limits = {k: v for k, v in (("ttl", spec.ttl), ("maxsize", spec.maxsize)) if v is not None}
+    try:
+        if spec.kind is CacheKind.MEMORY:
+            return MemoryCache(**limits)
+        return SQLiteCache(spec.path, **limits)  # type: ignore[arg-type]
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (from {', '.join(spec.sources)})") from None
+
+
 class CachedReranker(Reranker):
     """A :class:`Reranker` that asks ``inner`` only for the (query, passage) pairs not in ``cache``.
 
@@ -314,7 +331,7 @@ class CachedReranker(Reranker):
     def __init__(self, inner: Reranker, cache: ScoreCache, *, strict: bool = False):
         if not isinstance(inner, Reranker):
             raise ConfigError(f"inner={inner!r} must be a Reranker instance")
-        if not getattr(inner, "cacheable", True):
+        if not inner.cacheable:
             raise ConfigError(
                 f"reranker {inner.name!r} ({type(inner).__name__}) cannot be cached: its scores depend on the "
                 "whole candidate list, not on each (query, passage) pair; use it without a cache"

@@ -52,7 +52,7 @@ import numpy as np
 from ragsift._enums import parse_enum
 from ragsift._lazy import require
 from ragsift.errors import ConfigError, ModelNotFoundError, PassageTooLongError
-from ragsift.rerank.base import Reranker, Scores, sigmoid
+from ragsift.rerank.base import Reranker, Scores, Truncate, sigmoid
 
 __all__ = [
     "Activation",
@@ -72,13 +72,6 @@ _BATCH_OVERHEAD_TOKENS = 64
 # Models whose position ids start after the padding index (usable positions = max - pad - 1).
 _OFFSET_POSITION_MODELS = frozenset({"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "data2vec-text"})
 _WARM_UP_QUERY, _WARM_UP_PASSAGE = "warm up", "a short passage to warm up the model"
-
-
-class Truncate(str, Enum):
-    """What to do with a pair longer than ``max_length`` (NVIDIA NIM ``truncate`` semantics)."""
-
-    END = "END"  # cut the end of the passage
-    NONE = "NONE"  # raise PassageTooLongError
 
 
 class LongPassages(str, Enum):
@@ -126,6 +119,14 @@ class CrossEncoderReranker(Reranker):
     :mod:`ragsift.rerank.onnx_backend`) and runs one tiny batch. Scoring before
     :meth:`warm_up` warms up on first use.
     """
+
+    truncation_modes = frozenset(Truncate)
+    model_option = "model"
+    options = frozenset({
+        "max_length", "batch_size", "truncate", "device", "backend", "quantize", "long_passages",
+        "window_stride", "activation", "onnx_dir",
+    })
+    required_options = frozenset({"model"})
 
     def __init__(
         self,
@@ -435,13 +436,13 @@ def _load_local(st: Any, path: str, name: str, device: str) -> Any:
 
 
 def _load_hub(st: Any, name: str, device: str) -> Any:
-    from ragsift.index.embedder import _hub_offline
+    from ragsift.config import hub_offline
 
     try:  # the local Hugging Face cache first: no network at all
         return st.CrossEncoder(name, device=device, local_files_only=True)
     except OSError:
         pass
-    if _hub_offline():
+    if hub_offline():
         raise _hub_not_found(name, "it is not in the local cache and offline mode (HF_HUB_OFFLINE) is on")
     _probe_hub(name)
     try:

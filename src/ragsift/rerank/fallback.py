@@ -79,6 +79,7 @@ class FallbackReranker(Reranker):
         self.chain = list(chain)
         self.catch = _check_catch(catch)
         self.labels = _labels(self.chain)
+        self.cacheable = all(r.cacheable for r in self.chain)  # pointwise only if every link is
         self.name = "fallback(" + ",".join(self.labels) + ")"
         self.stats: dict[str, dict[str, int]] = {
             "used": {label: 0 for label in self.labels},

@@ -3,7 +3,8 @@
 Needs the ``onnx`` extra (``pip install 'ragsift[onnx]'``); imports are lazy.
 
 Files written to ``onnx_dir`` (default: ``<model folder>/onnx``; for hub models
-``~/.cache/ragsift/onnx/<org--name>``, or ``$RAGSIFT_CACHE_DIR/onnx/...``):
+``<ragsift home>/onnx/<org--name>``, the home being ``$RAGSIFT_HOME`` or ``~/.cache/ragsift``,
+see :func:`ragsift.config.home`):
 
 * ``ragsift-fp32.onnx`` — ``torch.onnx.export(..., dynamo=False)`` of the model's logits with
   dynamic batch and sequence axes, opset :data:`OPSET`. Right after export it is checked against
@@ -71,8 +72,9 @@ def default_onnx_dir(model_path: str, name: str) -> Path:
     """``<model folder>/onnx`` for a local model; a per-model folder in ragsift's cache for hub names."""
     if os.path.isdir(model_path):
         return Path(model_path) / "onnx"
-    cache = Path(os.environ.get("RAGSIFT_CACHE_DIR") or Path.home() / ".cache" / "ragsift")
-    return cache / "onnx" / name.replace("/", "--")
+    from ragsift.config import home
+
+    return home() / "onnx" / name.replace("/", "--")
 
 
 def weights_mtime(model_path: str) -> float | None:

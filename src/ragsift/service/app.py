@@ -32,7 +32,7 @@ import ragsift
 from ragsift._lazy import require
 from ragsift.errors import ConfigError
 from ragsift.rerank.base import Reranker
-from ragsift.rerank.cache import MemoryCache, SQLiteCache
+from ragsift.rerank.cache import open_cache
 from ragsift.service.batching import MicroBatcher
 from ragsift.service.errors import install_error_handlers
 from ragsift.service.metrics import ServiceMetrics
@@ -77,7 +77,7 @@ def create_app(
 
 def _build_state(settings: ServiceSettings, model: Reranker, collection: Any) -> ServiceState:
     metrics = ServiceMetrics()
-    runner = ModelRunner(model, _build_cache(settings.cache))
+    runner = ModelRunner(model, open_cache(settings.cache))
     if runner.cache is not None:
         metrics.track_cache(runner.cache_stats)
     batcher = MicroBatcher(
@@ -110,15 +110,6 @@ def build_reranker(settings: ServiceSettings) -> Reranker:
         return get_reranker(settings.reranker_type, settings.reranker_model, cache="off", **options)
     except ConfigError as exc:
         raise ConfigError(f"service reranker (reranker_type={settings.reranker_type!r}): {exc}") from None
-
-
-def _build_cache(spec: str) -> Any:
-    kind = spec.strip()
-    if kind.lower() == "off":
-        return None
-    if kind.lower() == "memory":
-        return MemoryCache()
-    return SQLiteCache(kind[len("sqlite:") :].strip())
 
 
 def _model_names(settings: ServiceSettings, model: Reranker) -> tuple[str, ...]:

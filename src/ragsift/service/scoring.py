@@ -4,10 +4,12 @@ Models are not thread-safe, so every call into the reranker — warm-up, request
 pipeline's rerank stage — runs on the single thread of :attr:`ModelRunner.executor`.
 
 Per-request truncation. NIM and TEI let each request choose ``truncate`` (``NONE``: an over-long
-pair is an error; ``END``: cut the passage). Rerankers whose ``truncate`` option is an Enum with
-``END`` and ``NONE`` members (the local cross-encoder, the NIM client) get it set for the call by
-a :class:`TruncationView`; since only the model thread ever calls them, setting the option there
-is race-free. Other rerankers handle long input their own way and ignore the choice.
+pair is an error; ``END``: cut the passage). Rerankers that declare both modes in
+``truncation_modes`` (the local cross-encoder, the NIM and TEI clients) are switched for the call
+by a :class:`TruncationView` through :meth:`~ragsift.rerank.base.Reranker.set_truncate`; since
+only the model thread ever calls them, switching there is race-free. Other rerankers handle long
+input their own way and ignore the choice; the service never sets an attribute a reranker does
+not declare.
 
 Cache. With a score cache, each view is wrapped in a :class:`~ragsift.rerank.cache.CachedReranker`.
 The ``NONE`` view's cache keys carry ``|truncate=NONE`` so a score computed on a truncated passage
@@ -23,11 +25,10 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from enum import Enum
 from typing import Any, NamedTuple, TypeVar
 
 from ragsift.errors import BadInputError, ConfigError
-from ragsift.rerank.base import Reranker, Scores
+from ragsift.rerank.base import Reranker, Scores, Truncate
 from ragsift.rerank.cache import CachedReranker
 from ragsift.rerank.fallback import FallbackReranker
 
@@ -36,13 +37,6 @@ __all__ = ["Truncate", "ScoreJob", "TruncationView", "ModelRunner", "ServedReran
 logger = logging.getLogger("ragsift.service")
 T = TypeVar("T")
 _ids = itertools.count(1)
-
-
-class Truncate(str, Enum):
-    """Per-request handling of a (query, passage) pair longer than the model's limit."""
-
-    END = "END"  # cut the end of the passage
-    NONE = "NONE"  # reject the request, naming the passage
 
 
 class ScoreJob(NamedTuple):
@@ -64,18 +58,13 @@ def iter_rerankers(reranker: Reranker) -> Iterator[Reranker]:
 
 
 def truncation_targets(reranker: Reranker) -> list[Reranker]:
-    """The rerankers under ``reranker`` whose ``truncate`` option takes ``END`` and ``NONE``."""
-    found = []
-    for r in iter_rerankers(reranker):
-        option = getattr(r, "truncate", None)
-        if isinstance(option, Enum) and {"END", "NONE"} <= {str(m.value) for m in type(option)}:
-            found.append(r)
-    return found
+    """The rerankers under ``reranker`` that declare both :class:`Truncate` modes."""
+    return [r for r in iter_rerankers(reranker) if set(Truncate) <= r.truncation_modes]
 
 
 def is_pointwise(reranker: Reranker) -> bool:
     """True when each passage's score depends only on (query, passage), not on the other passages."""
-    return all(getattr(r, "cacheable", True) for r in iter_rerankers(reranker))
+    return all(r.cacheable for r in iter_rerankers(reranker))
 
 
 class TruncationView(Reranker):
@@ -86,15 +75,14 @@ class TruncationView(Reranker):
         self.mode = mode
         self.targets = list(targets)
         self.name = inner.name if mode is Truncate.END else f"{inner.name}|truncate={mode.value}"
-        self.cacheable = getattr(inner, "cacheable", True)
+        self.cacheable = inner.cacheable
 
     def warm_up(self) -> None:
         self.inner.warm_up()
 
     def score(self, query: str, documents: Sequence[str]) -> Scores:
         for target in self.targets:
-            option = getattr(target, "truncate")
-            setattr(target, "truncate", type(option)(self.mode.value))
+            target.set_truncate(self.mode)
         return self.inner.score(query, documents)
 
 

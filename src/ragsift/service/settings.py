@@ -2,8 +2,10 @@
 
 Three sources, later ones winning: the ``[service]`` table of a TOML file (``config_file=`` or
 ``RAGSIFT_CONFIG``), the environment, then explicit arguments (``None`` means "not given", so a
-CLI can pass every flag through). A bad value raises :class:`~ragsift.errors.ConfigError` naming
-the setting, the value (never an API key) and the source it came from.
+CLI can pass every flag through); :func:`ragsift.config.service_values` reads them. A bad value
+raises :class:`~ragsift.errors.ConfigError` naming the setting, the value (never an API key) and
+the source it came from. ``RERANKER_MODEL`` counts only when it belongs to the ``reranker_type``
+in effect (``RERANKER_TYPE`` names that type, or both are the default ``cross-encoder``).
 
 =========================  ====================================  ===================================
 Setting                    Environment                           Default / meaning
@@ -43,42 +45,20 @@ the service's ``cache`` setting decides.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_serializer, field_validator
 
+from ragsift import config
+from ragsift.config import CacheSpec
 from ragsift.errors import ConfigError
 
 __all__ = ["ServiceSettings", "ENV_VARS"]
 
-#: Setting -> environment variables, highest priority first.
-ENV_VARS: dict[str, tuple[str, ...]] = {
-    "host": ("RAGSIFT_HOST",),
-    "port": ("RAGSIFT_PORT",),
-    "collection": ("RAGSIFT_COLLECTION",),
-    "reranker_type": ("RAGSIFT_RERANKER_TYPE", "RERANKER_TYPE"),
-    "reranker_model": ("RAGSIFT_RERANKER_MODEL", "RERANKER_MODEL"),
-    "served_model_name": ("RAGSIFT_SERVED_MODEL_NAME",),
-    "strict_model": ("RAGSIFT_STRICT_MODEL",),
-    "max_length": ("RAGSIFT_MAX_LENGTH",),
-    "api_keys": ("RAGSIFT_API_KEYS",),
-    "max_passages": ("RAGSIFT_MAX_PASSAGES",),
-    "max_chars_per_passage": ("RAGSIFT_MAX_CHARS_PER_PASSAGE",),
-    "max_query_chars": ("RAGSIFT_MAX_QUERY_CHARS",),
-    "max_body_bytes": ("RAGSIFT_MAX_BODY_BYTES",),
-    "batch_max_size": ("RAGSIFT_BATCH_MAX_SIZE",),
-    "batch_max_wait_ms": ("RAGSIFT_BATCH_MAX_WAIT_MS",),
-    "queue_max": ("RAGSIFT_QUEUE_MAX",),
-    "request_timeout_s": ("RAGSIFT_REQUEST_TIMEOUT_S",),
-    "micro_batching": ("RAGSIFT_MICRO_BATCHING",),
-    "cache": ("RAGSIFT_CACHE",),
-    "log_json": ("RAGSIFT_LOG_JSON",),
-    "log_level": ("RAGSIFT_LOG_LEVEL",),
-}
-CONFIG_ENV = "RAGSIFT_CONFIG"
+#: Setting -> environment variables, highest priority first (rows ``service.*`` of ragsift.config.SETTINGS).
+ENV_VARS: dict[str, tuple[str, ...]] = {s.key: s.env for s in config.SETTINGS.values() if s.section == "service"}
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -105,7 +85,7 @@ class ServiceSettings(BaseModel):
     queue_max: int = Field(64, ge=1)
     request_timeout_s: float = Field(30.0, gt=0)
     micro_batching: bool = True
-    cache: str = "off"
+    cache: CacheSpec = CacheSpec()
     log_json: bool = True
     log_level: str = "info"
 
@@ -133,13 +113,14 @@ class ServiceSettings(BaseModel):
                     raise ValueError("every API key must be a non-empty string without surrounding spaces")
         return v
 
-    @field_validator("cache")
+    @field_validator("cache", mode="before")
     @classmethod
-    def _cache(cls, v: str) -> str:
-        spec = v.strip()
-        if spec.lower() in ("off", "memory") or (spec.lower().startswith("sqlite:") and spec[7:].strip()):
-            return spec
-        raise ValueError("must be 'off', 'memory' or 'sqlite:PATH'")
+    def _cache(cls, v: Any) -> Any:
+        return CacheSpec.parse(v) if isinstance(v, str) else v  # parsed once, here
+
+    @field_serializer("cache")
+    def _cache_text(self, v: CacheSpec) -> str:
+        return str(v)
 
     @field_validator("log_level")
     @classmethod
@@ -159,16 +140,10 @@ class ServiceSettings(BaseModel):
         **explicit: Any,
     ) -> "ServiceSettings":
         """Settings from the TOML file, then the environment, then ``explicit`` (``None`` = unset)."""
-        environ = os.environ if environ is None else environ
         unknown = sorted(set(explicit) - set(cls.model_fields))
         if unknown:
             raise ConfigError(f"unknown service setting(s) {', '.join(unknown)}; valid: {', '.join(cls.model_fields)}")
-        values: dict[str, tuple[Any, str]] = {}
-        path = config_file if config_file is not None else (environ.get(CONFIG_ENV) or None)
-        if path is not None:
-            values.update(_from_toml(Path(path), set(cls.model_fields)))
-        values.update(_from_env(environ))
-        values.update({k: (v, f"argument {k}=") for k, v in explicit.items() if v is not None})
+        values = config.service_values(set(cls.model_fields), config_file, explicit, environ)
         try:
             return cls(**{k: v for k, (v, _) in values.items()})
         except ValidationError as exc:
@@ -179,36 +154,6 @@ class ServiceSettings(BaseModel):
         out = self.model_dump(mode="json")
         out["api_keys"] = f"{len(self.api_keys)} configured"
         return out
-
-
-def _from_toml(path: Path, fields: set[str]) -> dict[str, tuple[Any, str]]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file {str(path)!r} does not exist; fix the path or unset {CONFIG_ENV}") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"config file {str(path)!r} cannot be read as TOML: {exc}") from None
-    table = data.get("service", {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"config file {str(path)!r}: [service] must be a table")
-    unknown = sorted(set(table) - fields)
-    if unknown:
-        raise ConfigError(
-            f"config file {str(path)!r} [service] has unknown key(s) {', '.join(unknown)}; "
-            f"valid: {', '.join(sorted(fields))}"
-        )
-    return {k: (v, f"{path} [service]") for k, v in table.items()}
-
-
-def _from_env(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
-    found = {}
-    for name, variables in ENV_VARS.items():
-        for var in variables:
-            raw = environ.get(var)
-            if raw is not None and raw.strip():
-                found[name] = (raw.strip(), var)
-                break
-    return found
 
 
 def _config_error(exc: ValidationError, values: Mapping[str, tuple[Any, str]]) -> ConfigError:

@@ -73,7 +73,7 @@ def _add_train_reranker(sub) -> None:
     p.add_argument("--max-minutes", type=float, default=C.max_minutes, metavar="M",
                    help=f"stop training after M minutes and save what was learned (default: {C.max_minutes}; 0 = no limit)")
     p.add_argument("--no-calibrate", action="store_true", help="do not fold a logistic calibration into the head")
-    p.add_argument("--no-record", action="store_true", help="do not make this the default reranker (ragsift.rerank.resolve)")
+    p.add_argument("--no-record", action="store_true", help="do not make this the default reranker (ragsift.config.record_trained)")
     p.set_defaults(func=cmd_train_reranker)
 
 

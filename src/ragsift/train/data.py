@@ -136,7 +136,7 @@ def open_or_build_collection(path: str | os.PathLike | None, corpus: Sequence[Do
     from ragsift.ingest import ChunkingConfig, ChunkMode
 
     if path is None:
-        from ragsift.rerank.resolve import home
+        from ragsift.config import home
 
         path = home() / "mining" / f"{name}-{corpus_fingerprint(corpus)}"
     path = Path(path)

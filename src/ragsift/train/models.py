@@ -68,7 +68,8 @@ def resolve_base_dir(base: str | os.PathLike | None) -> Path:
         if not (path / "config.json").is_file():
             raise ModelNotFoundError(f"--base {value!r} is a folder without config.json; pass a transformers model folder")
         return path.resolve()
-    from ragsift.index.embedder import _hub_offline, _looks_like_path
+    from ragsift.config import hub_offline
+    from ragsift.index.embedder import _looks_like_path
 
     if _looks_like_path(value):
         raise ModelNotFoundError(f"--base {value!r}: no such directory ({path.resolve()}). Fix: pass an existing model folder or a hub name 'org/name'")
@@ -76,7 +77,7 @@ def resolve_base_dir(base: str | os.PathLike | None) -> Path:
     try:
         return Path(hub.snapshot_download(value, local_files_only=True))
     except Exception:  # not cached
-        if _hub_offline():
+        if hub_offline():
             raise ModelNotFoundError(
                 f"--base {value!r} is not in the local Hugging Face cache and offline mode (HF_HUB_OFFLINE) is on. "
                 "Fix: download it first (`hf download NAME`) or pass a local folder (default: the bundled all-MiniLM-L6-v2)"

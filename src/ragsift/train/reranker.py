@@ -22,7 +22,7 @@ The output folder is a ``ragsift-cosine-bert`` model (``head="cls"``: a plain
 tokenizer and a ``ragsift_train.json`` manifest (recipe, data, loss curve, timings).
 :class:`~ragsift.rerank.cross_encoder.CrossEncoderReranker` loads it (sentence-transformers'
 ``CrossEncoder`` too, after :func:`ragsift.rerank.cosine_head.register`);
-:func:`~ragsift.rerank.resolve.record_trained` makes it the default reranker of ``--rerank`` and
+:func:`~ragsift.config.record_trained` makes it the default reranker of ``--rerank`` and
 the quickstart.
 """
 
@@ -247,7 +247,7 @@ def train_reranker(cfg: RerankerTrainConfig) -> dict[str, Any]:
     manifest["total_seconds"] = round(time.perf_counter() - start, 1)
     write_model_dir(cfg.out_dir, write, TRAIN_MANIFEST, manifest)
     if cfg.record:
-        from ragsift.rerank.resolve import record_trained
+        from ragsift.config import record_trained
 
         record_trained(cfg.out_dir)
     return manifest

@@ -101,3 +101,21 @@ def test_constructor_validation():
     with pytest.raises(ConfigError, match="raw_scores=1"):
         TEIReranker(raw_scores=1)
     assert TEIReranker().name == "tei:http://localhost:8080"
+
+
+def test_truncation_is_a_declared_mode_the_service_switches_per_request(serve):
+    """TEI's ``truncate`` flag is a Truncate mode, so the service's NONE requests reach TEI as truncate=false."""
+    pytest.importorskip("fastapi")
+    from ragsift.rerank.base import Truncate
+    from ragsift.service.scoring import ModelRunner
+
+    server = serve(TeiStub(max_input_length=16))
+    reranker = make(server)
+    assert reranker.truncate is Truncate.END and reranker.truncation_modes == frozenset(Truncate)
+    runner = ModelRunner(reranker)
+    assert runner.honours_truncate
+    docs = DOCS + ["memory " * 30]
+    assert len(runner.score(QUERY, docs, Truncate.END).raw) == 5
+    with pytest.raises(RemoteClientError, match="must have less than 16 tokens"):
+        runner.score(QUERY, docs, Truncate.NONE)
+    assert [r.json()["truncate"] for r in server.requests] == [True, False]

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
@@ -29,6 +28,7 @@ from typing import Awaitable, Sequence, TypeVar
 
 import httpx
 
+from ragsift import config
 from ragsift._enums import parse_enum
 from ragsift.errors import ConfigError, MalformedResponseError
 from ragsift.rerank.base import Reranker, Scores
@@ -103,6 +103,13 @@ class LLMReranker(Reranker):
     ``cacheable`` is True in pointwise mode only (a listwise score depends on the whole list).
     """
 
+    model_option = "model"
+    options = frozenset({
+        "base_url", "api_key", "mode", "concurrency", "timeout", "max_retries", "window", "step",
+        "max_passage_chars", "on_malformed", "temperature", "max_tokens", "backoff", "max_backoff", "transport",
+    })
+    required_options = frozenset({"model"})
+
     def __init__(
         self,
         model: str,
@@ -152,7 +159,7 @@ class LLMReranker(Reranker):
         self._client = ChatClient(
             model=model,
             base_url=base_url,
-            api_key=api_key if api_key is not None else (os.environ.get("OPENAI_API_KEY") or None),
+            api_key=api_key if api_key is not None else config.get("credentials.openai"),
             timeout=_number_option("timeout", timeout, 0.0, open_low=True),
             max_retries=_int_option("max_retries", max_retries, 0),
             backoff=_number_option("backoff", backoff, 0.0),

@@ -71,6 +71,10 @@ class BedrockReranker(Reranker):
     """
 
     provider = "bedrock"
+    batch_cap = MAX_SOURCES
+    model_option = "model_arn"
+    options = frozenset({"region", "client", "endpoint_url", "max_batch", "timeout", "connect_timeout", "max_retries"})
+    required_options = frozenset({"model_arn"})
 
     def __init__(
         self,
@@ -102,7 +106,7 @@ class BedrockReranker(Reranker):
         self.model_arn = model_arn
         self.region = region
         self.endpoint_url = endpoint_url
-        self.max_batch = check_max_batch(max_batch, cap=MAX_SOURCES)
+        self.max_batch = check_max_batch(max_batch, cap=self.batch_cap)
         self.timeout = check_seconds("timeout", timeout)
         self.connect_timeout = check_seconds("connect_timeout", connect_timeout)
         self.max_retries = max_retries

@@ -14,32 +14,25 @@ Scores: ``relevance_score`` is already in [0, 1]: ``raw`` is it, ``relevance`` i
 
 from __future__ import annotations
 
-import os
 from enum import Enum
 from typing import Any, Sequence
 
+from ragsift import config
 from ragsift._enums import parse_enum
 from ragsift.errors import ConfigError
 from ragsift.http import HttpClient, field_of, list_field
 from ragsift.rerank.remote.http import HttpReranker, check_max_batch, clip01, ordered_scores
+from ragsift.rerank.remote.options import HTTP_OPTIONS
 
 __all__ = ["CohereReranker", "CohereApiVersion"]
 
-ENV_KEYS = ("COHERE_API_KEY", "CO_API_KEY")
+ENV_KEYS = config.variables("credentials.cohere")  # COHERE_API_KEY, then CO_API_KEY
+MAX_DOCUMENTS = 1000
 
 
 class CohereApiVersion(str, Enum):
     V1 = "v1"
     V2 = "v2"
-
-
-def env_key(names: Sequence[str]) -> str | None:
-    """The first non-empty environment variable among ``names``."""
-    for name in names:
-        value = os.environ.get(name)
-        if value:
-            return value
-    return None
 
 
 class CohereReranker(HttpReranker):
@@ -51,6 +44,9 @@ class CohereReranker(HttpReranker):
     """
 
     provider = "cohere"
+    batch_cap = MAX_DOCUMENTS
+    model_option = "model"
+    options = HTTP_OPTIONS | {"base_url", "api_key", "api_version", "max_tokens_per_doc"}
 
     def __init__(
         self,
@@ -60,7 +56,7 @@ class CohereReranker(HttpReranker):
         api_key: str | None = None,
         api_version: CohereApiVersion | str = CohereApiVersion.V2,
         max_tokens_per_doc: int | None = None,
-        max_batch: int = 1000,
+        max_batch: int = MAX_DOCUMENTS,
         max_concurrency: int = 4,
         **http_options: Any,
     ):
@@ -74,7 +70,7 @@ class CohereReranker(HttpReranker):
             if self.api_version is CohereApiVersion.V1:
                 raise ConfigError("max_tokens_per_doc is a v2 parameter; use api_version='v2' or leave it None")
         self.max_tokens_per_doc = max_tokens_per_doc
-        key = api_key if api_key is not None else env_key(ENV_KEYS)
+        key = api_key if api_key is not None else config.get("credentials.cohere")
         if not key:
             raise ConfigError(f"CohereReranker needs an API key: pass api_key= or set {' or '.join(ENV_KEYS)}")
         http = HttpClient(
@@ -84,7 +80,7 @@ class CohereReranker(HttpReranker):
             auth_hint=f"Check the Cohere API key (api_key= or env {ENV_KEYS[0]})",
             **http_options,
         )
-        super().__init__(http, max_batch=check_max_batch(max_batch, cap=1000), max_concurrency=max_concurrency)
+        super().__init__(http, max_batch=check_max_batch(max_batch, cap=self.batch_cap), max_concurrency=max_concurrency)
         self.name = f"cohere:{model}"
 
     def _request(self, query: str, batch: Sequence[str]) -> tuple[str, dict[str, Any]]:

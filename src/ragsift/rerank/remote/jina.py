@@ -14,16 +14,17 @@ Scores: ``relevance_score`` is in [0, 1]: ``raw`` is it, ``relevance`` is it cli
 
 from __future__ import annotations
 
-import os
 from typing import Any, Sequence
 
+from ragsift import config
 from ragsift.errors import ConfigError
 from ragsift.http import HttpClient, field_of, list_field
 from ragsift.rerank.remote.http import HttpReranker, check_max_batch, clip01, ordered_scores
+from ragsift.rerank.remote.options import HTTP_OPTIONS
 
 __all__ = ["JinaReranker"]
 
-ENV_KEY = "JINA_API_KEY"
+ENV_KEY = config.variables("credentials.jina")[0]  # JINA_API_KEY
 
 
 class JinaReranker(HttpReranker):
@@ -35,6 +36,8 @@ class JinaReranker(HttpReranker):
     """
 
     provider = "jina"
+    model_option = "model"
+    options = HTTP_OPTIONS | {"base_url", "api_key"}
 
     def __init__(
         self,
@@ -49,7 +52,7 @@ class JinaReranker(HttpReranker):
         if not isinstance(model, str) or not model.strip():
             raise ConfigError(f"model={model!r} must be a Jina reranker model such as 'jina-reranker-v2-base-multilingual'")
         self.model = model
-        key = api_key if api_key is not None else os.environ.get(ENV_KEY)
+        key = api_key if api_key is not None else config.get("credentials.jina")
         if not key:
             raise ConfigError(f"JinaReranker needs an API key: pass api_key= or set {ENV_KEY}")
         http = HttpClient(

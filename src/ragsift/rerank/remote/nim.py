@@ -17,28 +17,21 @@ Scores: ``raw`` is the logit, ``relevance = sigmoid(logit)``.
 
 from __future__ import annotations
 
-import os
-from enum import Enum
 from typing import Any, Sequence
 
 import httpx
 
+from ragsift import config
 from ragsift._enums import parse_enum
 from ragsift.errors import ConfigError
 from ragsift.http import HttpClient, check_base_url, field_of, list_field
-from ragsift.rerank.base import sigmoid
+from ragsift.rerank.base import Truncate, sigmoid
 from ragsift.rerank.remote.http import HttpReranker, check_max_batch, ordered_scores
+from ragsift.rerank.remote.options import HTTP_OPTIONS
 
-__all__ = ["NIMReranker", "Truncate"]
+__all__ = ["NIMReranker", "Truncate"]  # Truncate: ragsift.rerank.base's, re-exported
 
-ENV_KEY = "NVIDIA_API_KEY"
-
-
-class Truncate(str, Enum):
-    """What NIM does with a (query, passage) pair longer than the model's limit."""
-
-    NONE = "NONE"
-    END = "END"
+ENV_KEY = config.variables("credentials.nvidia")[0]  # NVIDIA_API_KEY
 
 
 def ranking_url(base_url: str) -> str:
@@ -61,6 +54,9 @@ class NIMReranker(HttpReranker):
     """
 
     provider = "nim"
+    truncation_modes = frozenset(Truncate)
+    model_option = "model"
+    options = HTTP_OPTIONS | {"base_url", "api_key", "truncate"}
 
     def __init__(
         self,
@@ -77,7 +73,7 @@ class NIMReranker(HttpReranker):
             raise ConfigError(f"model={model!r} must be a NIM model id such as 'nvidia/nv-rerankqa-mistral-4b-v3'")
         self.model = model
         self.truncate = parse_enum(Truncate, truncate, param="truncate")
-        key = api_key if api_key is not None else os.environ.get(ENV_KEY)
+        key = api_key if api_key is not None else config.get("credentials.nvidia")
         http = HttpClient(
             self.provider,
             ranking_url(check_base_url(base_url)),

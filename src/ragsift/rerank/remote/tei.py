@@ -21,8 +21,9 @@ from typing import Any, Sequence
 
 from ragsift.errors import ConfigError, RemoteServerError
 from ragsift.http import ContractViolation, HttpClient, field_of
-from ragsift.rerank.base import sigmoid
+from ragsift.rerank.base import Truncate, sigmoid
 from ragsift.rerank.remote.http import HttpReranker, check_max_batch, clip01, ordered_scores
+from ragsift.rerank.remote.options import HTTP_OPTIONS
 
 __all__ = ["TEIReranker"]
 
@@ -39,9 +40,15 @@ class TEIReranker(HttpReranker):
     HTTP options (``timeout``, ``connect_timeout``, ``max_retries``, ``backoff_base``, ``backoff_max``,
     ``retry_after_max``, ``transport``, ``async_transport``) go to
     :class:`~ragsift.http.HttpClient`.
+
+    ``truncate=True`` is :attr:`Truncate.END <ragsift.rerank.base.Truncate>` (the server cuts the
+    passage), ``False`` is ``Truncate.NONE`` (an over-long input is a 413); the attribute holds
+    the Truncate mode, so the service can switch it per request like any other reranker's.
     """
 
     provider = "tei"
+    truncation_modes = frozenset(Truncate)
+    options = HTTP_OPTIONS | {"base_url", "api_key", "truncate", "raw_scores"}
 
     def __init__(
         self,
@@ -54,7 +61,7 @@ class TEIReranker(HttpReranker):
         max_concurrency: int = 4,
         **http_options: Any,
     ):
-        self.truncate = _flag("truncate", truncate)
+        self.truncate = Truncate.END if _flag("truncate", truncate) else Truncate.NONE
         self.raw_scores = _flag("raw_scores", raw_scores)
         http = HttpClient(
             self.provider,
@@ -71,7 +78,7 @@ class TEIReranker(HttpReranker):
         body = {
             "query": query,
             "texts": list(batch),
-            "truncate": self.truncate,
+            "truncate": self.truncate is Truncate.END,
             "raw_scores": self.raw_scores,
             "return_text": False,
         }

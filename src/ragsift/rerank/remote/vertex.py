@@ -26,17 +26,18 @@ Scores: ``score`` is in [0, 1]: ``raw`` is it, ``relevance`` is it clipped.
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any, Callable, Sequence
 
+from ragsift import config
 from ragsift.errors import ConfigError
 from ragsift.http import ContractViolation, HttpClient, field_of
 from ragsift.rerank.remote.http import HttpReranker, check_max_batch, clip01, ordered_scores
+from ragsift.rerank.remote.options import HTTP_OPTIONS
 
 __all__ = ["VertexReranker"]
 
-ENV_TOKEN = "GOOGLE_ACCESS_TOKEN"
+ENV_TOKEN = config.variables("credentials.google")[0]  # GOOGLE_ACCESS_TOKEN
 MAX_RECORDS = 200
 _SEGMENT = re.compile(r"^[A-Za-z0-9_.@-]+$")
 
@@ -56,6 +57,10 @@ class VertexReranker(HttpReranker):
     """
 
     provider = "vertex"
+    batch_cap = MAX_RECORDS
+    model_option = "model"
+    options = HTTP_OPTIONS | {"project", "location", "ranking_config", "access_token", "base_url"}
+    required_options = frozenset({"project"})
 
     def __init__(
         self,
@@ -76,7 +81,7 @@ class VertexReranker(HttpReranker):
         if not isinstance(model, str) or not model.strip():
             raise ConfigError(f"model={model!r} must be a ranking model such as 'semantic-ranker-default@latest'")
         self.model = model
-        token = access_token if access_token is not None else os.environ.get(ENV_TOKEN)
+        token = access_token if access_token is not None else config.get("credentials.google")
         if not token:
             raise ConfigError(
                 f"VertexReranker needs an OAuth access token: pass access_token= or set {ENV_TOKEN} "
@@ -93,7 +98,7 @@ class VertexReranker(HttpReranker):
             auth_hint="The access token may have expired: refresh it with `gcloud auth print-access-token`",
             **http_options,
         )
-        super().__init__(http, max_batch=check_max_batch(max_batch, cap=MAX_RECORDS), max_concurrency=max_concurrency)
+        super().__init__(http, max_batch=check_max_batch(max_batch, cap=self.batch_cap), max_concurrency=max_concurrency)
         self.name = f"vertex:{model}"
 
     @property

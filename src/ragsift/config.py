@@ -1,0 +1,760 @@
+"""ragsift's configuration: the one module that reads environment variables and the TOML file.
+
+Nothing else in ``src/ragsift`` reads ``os.environ``. Other modules ask this one (:func:`get`,
+:func:`lookup`, :func:`home`, :func:`hub_offline`) or receive values as constructor arguments
+from the layer that read them here (the CLI, the service, the eval grid, the reranker registry).
+
+Settings
+    :data:`SETTINGS` is the table of everything read from outside the code: each :class:`Setting`
+    has a dotted name (``section.key``; for ``service.*`` the section is the TOML table a file may
+    set), its environment variables (the first non-empty one wins), its type, its default and what
+    it means. To add a setting, add one row and read it with :func:`get` (the value) or
+    :func:`lookup` (the value and the variable it came from, for error messages).
+
+Home directory
+    :func:`home` is ``$RAGSIFT_HOME`` (default ``~/.cache/ragsift``). Everything ragsift keeps
+    between runs lives under it: ``rerankers/latest`` (the trained-model registry, see
+    :func:`record_trained`), ``onnx/`` (ONNX exports of hub cross-encoders), ``mining/`` (hard
+    negatives mined for training). ``RAGSIFT_CACHE_DIR`` is a deprecated alias, read only when
+    ``RAGSIFT_HOME`` is unset (it used to place the ONNX exports alone).
+
+Reranker grammar (one for ``--rerankers``, ``RERANKER_FALLBACK`` and :func:`parse_reranker_ref`)
+    ``TYPE``            a reranker type alone (``cohere``, ``cross-encoder``, ``none``, …;
+                        case-insensitive, ``_`` for ``-``): that type with its default model, or
+                        with ``RERANKER_MODEL`` when ``RERANKER_TYPE`` names the same type;
+    ``TYPE=MODEL``      that type with that model (``cohere=rerank-v3.5``, ``llm=gpt-4o-mini``);
+    ``module:Class``    any importable Reranker subclass (``=MODEL`` may follow);
+    ``MODEL``           anything else that is a path (contains ``/``, starts with ``.`` or ``~``,
+                        or exists) or an ``org/name`` hub id: a cross-encoder model. A bare word
+                        that is no type is an error listing the types; write
+                        ``cross-encoder=NAME`` for a local name without a slash. A type name wins
+                        over a folder of the same name: write ``./cohere`` for the folder.
+
+Model resolution (the cross-encoder, when no model is named): the option (flag or argument) →
+``RERANKER_MODEL``, when it belongs to the cross-encoder (``RERANKER_TYPE`` unset or
+``cross-encoder``) → the model last trained by ``ragsift train-reranker`` → :data:`HUB_DEFAULT`.
+``RERANKER_MODEL`` always belongs to the type ``RERANKER_TYPE`` names (default
+``cross-encoder``): it never becomes the model of another type.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+import warnings
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from pathlib import Path
+from typing import Any, Union
+
+from ragsift._enums import parse_enum
+from ragsift.errors import ConfigError
+
+__all__ = [
+    "SETTINGS",
+    "Setting",
+    "get",
+    "lookup",
+    "raw",
+    "variables",
+    "home",
+    "hub_offline",
+    "read_toml",
+    "service_values",
+    "RerankerType",
+    "RerankerRef",
+    "RerankerSpec",
+    "CacheKind",
+    "CacheSpec",
+    "EmbedderSpec",
+    "DEFAULT_EMBED_MODEL",
+    "parse_type",
+    "type_label",
+    "format_reranker_ref",
+    "parse_reranker_ref",
+    "parse_reranker_list",
+    "reranker_spec",
+    "SHARED_OPTIONS",
+    "cache_spec",
+    "env_model_for",
+    "HUB_DEFAULT",
+    "resolve_reranker_model",
+    "record_trained",
+    "latest_trained",
+]
+
+Environ = Mapping[str, str]
+
+
+# ============================================================================ the settings table
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting read from outside the code."""
+
+    name: str  # "section.key"
+    env: tuple[str, ...]  # environment variables, highest priority first
+    kind: type  # str, int, float, bool or Path
+    default: Any
+    doc: str
+
+    @property
+    def section(self) -> str:
+        return self.name.partition(".")[0]
+
+    @property
+    def key(self) -> str:
+        return self.name.partition(".")[2]
+
+
+_MIB = 1024 * 1024
+
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        # -- where ragsift keeps things -----------------------------------------------------------
+        Setting("paths.home", ("RAGSIFT_HOME", "RAGSIFT_CACHE_DIR"), Path, "~/.cache/ragsift",
+                "ragsift's home: trained-model registry, ONNX exports, mining caches "
+                "(RAGSIFT_CACHE_DIR: deprecated alias)"),
+        Setting("paths.config_file", ("RAGSIFT_CONFIG",), Path, None, "TOML file with a [service] table"),
+        Setting("hub.offline", ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"), bool, False,
+                "never contact the Hugging Face hub (either variable true)"),
+        # -- the reranker (rerank/registry.py builds it from a RerankerSpec) ------------------------
+        Setting("reranker.type", ("RERANKER_TYPE",), str, "cross-encoder",
+                "reranker type (RerankerType value) or module:Class"),
+        Setting("reranker.model", ("RERANKER_MODEL",), str, None,
+                "model of the RERANKER_TYPE type (bedrock: the model ARN)"),
+        Setting("reranker.fallback", ("RERANKER_FALLBACK",), str, None,
+                "links tried after the primary when it fails: TYPE[=MODEL],... ('off': none)"),
+        Setting("reranker.cache", ("RERANKER_CACHE",), str, "off", "score cache: off, memory or sqlite:PATH"),
+        Setting("reranker.cache_ttl", ("RERANKER_CACHE_TTL",), float, None,
+                "seconds a cached score lives (default 3600)"),
+        Setting("reranker.cache_maxsize", ("RERANKER_CACHE_MAXSIZE",), int, None,
+                "cached scores kept (default 100000 in memory, 1000000 in SQLite)"),
+        # Reranker options: each goes to every link of the chain that declares it (Reranker.options).
+        Setting("reranker.base_url", ("RERANKER_BASE_URL",), str, None, "endpoint of a remote or self-hosted service"),
+        Setting("reranker.api_key", ("RERANKER_API_KEY",), str, None, "API key (Vertex: the access token)"),
+        Setting("reranker.timeout", ("RERANKER_TIMEOUT",), float, None, "seconds per request"),
+        Setting("reranker.max_retries", ("RERANKER_MAX_RETRIES",), int, None, "retries on 429/5xx"),
+        Setting("reranker.max_length", ("RERANKER_MAX_LENGTH",), int, None, "tokens per (query, passage) pair"),
+        Setting("reranker.batch_size", ("RERANKER_BATCH_SIZE",), int, None,
+                "pairs per forward pass, or documents per request (remote: max_batch)"),
+        Setting("reranker.device", ("RERANKER_DEVICE",), str, None, "cpu, cuda, cuda:1..."),
+        Setting("reranker.backend", ("RERANKER_BACKEND",), str, None, "local inference engine: torch or onnx"),
+        Setting("reranker.project", ("RERANKER_PROJECT",), str, None, "Google Cloud project (vertex)"),
+        Setting("reranker.location", ("RERANKER_LOCATION",), str, None, "Google Cloud location (vertex)"),
+        Setting("reranker.region", ("RERANKER_REGION",), str, None, "AWS region (bedrock)"),
+        # -- vendor credentials: the default of each client's api_key / access_token ------------------
+        Setting("credentials.cohere", ("COHERE_API_KEY", "CO_API_KEY"), str, None, "Cohere API key"),
+        Setting("credentials.jina", ("JINA_API_KEY",), str, None, "Jina AI API key"),
+        Setting("credentials.nvidia", ("NVIDIA_API_KEY",), str, None, "NVIDIA API key (hosted NIM)"),
+        Setting("credentials.google", ("GOOGLE_ACCESS_TOKEN",), str, None, "Google OAuth access token (vertex)"),
+        Setting("credentials.openai", ("OPENAI_API_KEY",), str, None, "key of the OpenAI-compatible LLM endpoint"),
+        Setting("credentials.judge", ("RAGSIFT_JUDGE_API_KEY", "OPENAI_API_KEY"), str, None,
+                "key of the eval judge's endpoint"),
+        # -- the service (ServiceSettings validates these; a TOML [service] table may set them) ------
+        Setting("service.host", ("RAGSIFT_HOST",), str, "127.0.0.1", "bind address"),
+        Setting("service.port", ("RAGSIFT_PORT",), int, 8000, "port (0: any free port)"),
+        Setting("service.collection", ("RAGSIFT_COLLECTION",), Path, None,
+                "collection served by /v1/search (none: rerank-only)"),
+        Setting("service.reranker_type", ("RAGSIFT_RERANKER_TYPE", "RERANKER_TYPE"), str, "cross-encoder",
+                "any get_reranker type"),
+        Setting("service.reranker_model", ("RAGSIFT_RERANKER_MODEL", "RERANKER_MODEL"), str, None,
+                "folder or hub name (RERANKER_MODEL only when it belongs to the reranker type)"),
+        Setting("service.served_model_name", ("RAGSIFT_SERVED_MODEL_NAME",), str, None,
+                "id in /v1/models; default: the reranker's name"),
+        Setting("service.strict_model", ("RAGSIFT_STRICT_MODEL",), bool, True,
+                "a request naming another model is a 404"),
+        Setting("service.max_length", ("RAGSIFT_MAX_LENGTH",), int, 512, "tokens per (query, passage)"),
+        Setting("service.api_keys", ("RAGSIFT_API_KEYS",), str, (), "comma-separated; empty: no authentication"),
+        Setting("service.max_passages", ("RAGSIFT_MAX_PASSAGES",), int, 1000, "passages per request"),
+        Setting("service.max_chars_per_passage", ("RAGSIFT_MAX_CHARS_PER_PASSAGE",), int, 50_000, "characters"),
+        Setting("service.max_query_chars", ("RAGSIFT_MAX_QUERY_CHARS",), int, 10_000, "characters"),
+        Setting("service.max_body_bytes", ("RAGSIFT_MAX_BODY_BYTES",), int, 10 * _MIB, "request body bytes"),
+        Setting("service.max_document_bytes", ("RAGSIFT_MAX_DOCUMENT_BYTES",), int, _MIB,
+                "bytes per document written (/v1/documents), as JSON"),
+        Setting("service.write_lock_timeout_s", ("RAGSIFT_WRITE_LOCK_TIMEOUT_S",), float, 10.0,
+                "seconds to wait for another writer of the collection, then 503"),
+        Setting("service.batch_max_size", ("RAGSIFT_BATCH_MAX_SIZE",), int, 64, "(query, passage) pairs per batch"),
+        Setting("service.batch_max_wait_ms", ("RAGSIFT_BATCH_MAX_WAIT_MS",), float, 5.0, "micro-batch wait"),
+        Setting("service.queue_max", ("RAGSIFT_QUEUE_MAX",), int, 64, "waiting requests, then 429"),
+        Setting("service.request_timeout_s", ("RAGSIFT_REQUEST_TIMEOUT_S",), float, 30.0, "seconds, then 504"),
+        Setting("service.micro_batching", ("RAGSIFT_MICRO_BATCHING",), bool, True, "batch concurrent requests"),
+        Setting("service.cache", ("RAGSIFT_CACHE",), str, "off", "score cache: off, memory or sqlite:PATH"),
+        Setting("service.log_json", ("RAGSIFT_LOG_JSON",), bool, True, "one JSON line per request"),
+        Setting("service.log_level", ("RAGSIFT_LOG_LEVEL",), str, "info", "debug, info, warning or error"),
+    )
+}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def variables(name: str) -> tuple[str, ...]:
+    """The environment variables of setting ``name``, highest priority first."""
+    return _row(name).env
+
+
+def raw(name: str, environ: Environ | None = None) -> tuple[str, str] | None:
+    """``(text, variable)`` of the first non-empty variable of setting ``name`` (stripped), or None."""
+    env = os.environ if environ is None else environ
+    for var in _row(name).env:
+        text = env.get(var)
+        if text is not None and text.strip():
+            return text.strip(), var
+    return None
+
+
+def lookup(name: str, environ: Environ | None = None) -> tuple[Any, str] | None:
+    """``(value, variable)`` of setting ``name`` from the environment, converted to its type; None when unset."""
+    found = raw(name, environ)
+    if found is None:
+        return None
+    text, var = found
+    return _convert(_row(name).kind, text, var), var
+
+
+def get(name: str, environ: Environ | None = None) -> Any:
+    """The value of setting ``name``: from the environment, else its default."""
+    found = lookup(name, environ)
+    return _row(name).default if found is None else found[0]
+
+
+def _row(name: str) -> Setting:
+    try:
+        return SETTINGS[name]
+    except KeyError:
+        raise ConfigError(f"unknown setting {name!r}; add a row to ragsift.config.SETTINGS") from None
+
+
+def _convert(kind: type, text: str, var: str) -> Any:
+    if kind is bool:
+        if text.lower() in _TRUE | _FALSE:
+            return text.lower() in _TRUE
+        raise ConfigError(f"{var}={text!r} is not a boolean; set it to true or false (1/0, yes/no, on/off)")
+    if kind is Path:
+        return Path(text).expanduser()
+    try:
+        return kind(text)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise ConfigError(f"{var}={text!r} is not {what}; set it to {what}, e.g. {var}=30") from None
+
+
+# ============================================================================ home and hub
+
+
+def home(environ: Environ | None = None) -> Path:
+    """ragsift's home: ``$RAGSIFT_HOME``, else the deprecated ``$RAGSIFT_CACHE_DIR``, else ``~/.cache/ragsift``."""
+    found = lookup("paths.home", environ)
+    if found is None:
+        return Path(SETTINGS["paths.home"].default).expanduser()
+    path, var = found
+    if var != "RAGSIFT_HOME":
+        warnings.warn(f"{var} is deprecated; set RAGSIFT_HOME instead (same meaning)", DeprecationWarning, stacklevel=2)
+    return path
+
+
+def hub_offline(environ: Environ | None = None) -> bool:
+    """True when ``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE`` is true, or huggingface_hub is offline."""
+    env = os.environ if environ is None else environ
+    if any(env.get(var, "").strip().lower() in _TRUE for var in variables("hub.offline")):
+        return True
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+# ============================================================================ the TOML file
+
+
+def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The parsed TOML file; ConfigError naming the file (and ``RAGSIFT_CONFIG``) when it cannot be read."""
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist; fix the path or unset RAGSIFT_CONFIG") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {str(path)!r} cannot be read as TOML: {exc}") from None
+
+
+def _file_table(path: Path, table: str, keys: Collection[str]) -> dict[str, tuple[Any, str]]:
+    """``{key: (value, "FILE [table]")}`` of one table; unknown keys are an error listing the valid ones."""
+    section = read_toml(path).get(table, {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"config file {str(path)!r}: [{table}] must be a table")
+    unknown = sorted(set(section) - set(keys))
+    if unknown:
+        raise ConfigError(
+            f"config file {str(path)!r} [{table}] has unknown key(s) {', '.join(unknown)}; "
+            f"valid: {', '.join(sorted(keys))}"
+        )
+    return {k: (v, f"{path} [{table}]") for k, v in section.items()}
+
+
+def service_values(
+    keys: Collection[str],
+    config_file: str | os.PathLike[str] | None = None,
+    explicit: Mapping[str, Any] | None = None,
+    environ: Environ | None = None,
+) -> dict[str, tuple[Any, str]]:
+    """The service settings ``keys`` with their sources: file ``[service]`` < environment < explicit.
+
+    The file is ``config_file``, else ``$RAGSIFT_CONFIG``; explicit values of ``None`` are "not
+    given". Environment values stay text (``ServiceSettings`` validates them). ``RERANKER_MODEL``
+    is dropped when it does not belong to the resulting ``reranker_type`` (see the module docstring).
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, tuple[Any, str]] = {}
+    if config_file is None:
+        found = lookup("paths.config_file", env)
+        config_file = found[0] if found is not None else None
+    if config_file is not None:
+        values.update(_file_table(Path(config_file), "service", keys))
+    for key in keys:
+        found = raw(f"service.{key}", env) if f"service.{key}" in SETTINGS else None
+        if found is not None:
+            values[key] = found
+    values.update({k: (v, f"argument {k}=") for k, v in (explicit or {}).items() if v is not None})
+    model = values.get("reranker_model")
+    if model is not None and model[1] == "RERANKER_MODEL":
+        rtype = values.get("reranker_type", (SETTINGS["service.reranker_type"].default, ""))[0]
+        if env_model_for(rtype, env) is None:
+            del values["reranker_model"]
+    return values
+
+
+# ============================================================================ reranker types and grammar
+
+
+class RerankerType(str, Enum):
+    """The built-in rerankers, by the name ``RERANKER_TYPE`` uses."""
+
+    CROSS_ENCODER = "cross-encoder"
+    LLM = "llm"
+    NIM = "nim"
+    COHERE = "cohere"
+    JINA = "jina"
+    TEI = "tei"
+    VERTEX = "vertex"
+    BEDROCK = "bedrock"
+    NONE = "none"
+
+
+#: A reranker type: a built-in, ``"module:Class"`` of a Reranker subclass, or the class itself.
+TypeRef = Union[RerankerType, str, type]
+
+_PLUGIN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def parse_type(value: object, param: str) -> TypeRef:
+    """A :class:`RerankerType` (case-insensitive, ``_`` for ``-``), ``"module:Class"`` or a class.
+
+    The error names ``param`` (the flag, variable or argument the value came from) and lists the types.
+    """
+    if isinstance(value, type):
+        return value
+    if isinstance(value, str) and _PLUGIN.match(value.strip()):
+        return value.strip()
+    try:
+        return parse_enum(RerankerType, value, param=param)  # type: ignore[arg-type]
+    except ConfigError as exc:
+        if isinstance(value, str) and "_" in value:
+            try:
+                return parse_enum(RerankerType, value.replace("_", "-"), param=param)
+            except ConfigError:
+                pass
+        raise ConfigError(f"{exc}, or 'module:Class' of a Reranker subclass") from None
+
+
+def type_label(rtype: TypeRef) -> str:
+    """``cohere``, ``module:Class`` or the class's qualified name."""
+    if isinstance(rtype, RerankerType):
+        return rtype.value
+    if isinstance(rtype, type):
+        return rtype.__qualname__
+    return str(rtype)
+
+
+@dataclass(frozen=True)
+class RerankerRef:
+    """One reranker: its type, its model (None: the type's default) and where the model came from.
+
+    ``shared_model`` marks ``RERANKER_MODEL``: shared configuration that a type without a model
+    ignores, where an explicit model for such a type is an error.
+    """
+
+    type: TypeRef
+    model: str | None = None
+    model_source: str = "model"
+    shared_model: bool = False
+
+    @property
+    def label(self) -> str:
+        return type_label(self.type)
+
+    def __str__(self) -> str:
+        return format_reranker_ref(self.type, self.model)
+
+
+def format_reranker_ref(rtype: TypeRef, model: str | None) -> str:
+    """The text that :func:`parse_reranker_ref` reads back as ``(rtype, model)``."""
+    label = type_label(rtype)
+    if model is None:
+        return label
+    if rtype is RerankerType.CROSS_ENCODER and _looks_like_model(model) and not _is_type_name(model):
+        return model
+    return f"{label}={model}"
+
+
+def parse_reranker_ref(text: str, param: str = "reranker") -> RerankerRef:
+    """Read one ``TYPE``, ``TYPE=MODEL``, ``module:Class[=MODEL]`` or cross-encoder ``MODEL`` (module docstring)."""
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(f"{param}={text!r} names no reranker; write TYPE, TYPE=MODEL or a cross-encoder path")
+    text = text.strip()
+    if _is_type_name(text) or _PLUGIN.match(text):
+        return RerankerRef(parse_type(text, param))
+    name, sep, model = text.partition("=")
+    if sep and (_is_type_name(name.strip()) or _PLUGIN.match(name.strip())):
+        return RerankerRef(parse_type(name.strip(), param), model.strip() or None, param)
+    if _looks_like_model(text):
+        return RerankerRef(RerankerType.CROSS_ENCODER, text, param)
+    valid = ", ".join(repr(t.value) for t in RerankerType)
+    raise ConfigError(
+        f"{param}={text!r} is not valid; choose one of {valid} (alone or as TYPE=MODEL), 'module:Class' of a "
+        f"Reranker subclass, or a cross-encoder model: a path or an 'org/name' hub id (cross-encoder={text} "
+        "for another name)"
+    )
+
+
+def parse_reranker_list(spec: object, param: str) -> list[RerankerRef]:
+    """A comma-separated list (or a sequence of types) in the reranker grammar; ``off`` or empty: no entry."""
+    if spec is None:
+        return []
+    if isinstance(spec, str):
+        if spec.strip().lower() in ("", "off"):
+            return []
+        items: list[Any] = [item.strip() for item in spec.split(",")]
+    elif isinstance(spec, Sequence):
+        items = list(spec)
+    else:
+        raise ConfigError(f"{param}={spec!r} must be a comma-separated string such as 'cross-encoder,none'")
+    refs = []
+    for item in items:
+        if isinstance(item, str) and not item:
+            raise ConfigError(f"{param}={spec!r} has an empty entry; write e.g. 'cross-encoder,none'")
+        if isinstance(item, RerankerRef):
+            refs.append(item)
+        elif isinstance(item, str):
+            refs.append(parse_reranker_ref(item, param))
+        else:
+            refs.append(RerankerRef(parse_type(item, param)))
+    return refs
+
+
+def _is_type_name(text: str) -> bool:
+    key = text.strip().lower().replace("_", "-")
+    return any(key == t.value for t in RerankerType)
+
+
+def _looks_like_model(text: str) -> bool:
+    """A path (separator, leading ``.`` or ``~``, or an existing file) or an ``org/name`` hub id."""
+    text = text.strip()
+    if "/" in text or os.sep in text or text.startswith((".", "~")):
+        return True
+    try:
+        return Path(text).expanduser().exists()
+    except OSError:
+        return False
+
+
+def _same_type(a: TypeRef, b: TypeRef) -> bool:
+    return type_label(a) == type_label(b)
+
+
+def env_model_for(rtype: object, environ: Environ | None = None) -> tuple[str, str] | None:
+    """``(RERANKER_MODEL, "RERANKER_MODEL")`` when it belongs to ``rtype``, else None.
+
+    It belongs to the type ``RERANKER_TYPE`` names, ``cross-encoder`` when that is unset.
+    """
+    model = raw("reranker.model", environ)
+    if model is None:
+        return None
+    env_type = raw("reranker.type", environ)
+    try:
+        owner = parse_type(env_type[0] if env_type else RerankerType.CROSS_ENCODER, "RERANKER_TYPE")
+        mine = parse_type(rtype, "type")
+    except ConfigError:
+        return None
+    return model if _same_type(owner, mine) else None
+
+
+# ============================================================================ model resolution
+
+HUB_DEFAULT = "cross-encoder/ms-marco-MiniLM-L-6-v2"
+
+
+def _latest_file() -> Path:
+    return home() / "rerankers" / "latest"
+
+
+def record_trained(model_dir: str | os.PathLike[str]) -> Path:
+    """Remember ``model_dir`` as the most recently trained reranker (atomic write under :func:`home`)."""
+    from ragsift.index.store import atomic_write_text
+
+    path = _latest_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, str(Path(model_dir).resolve()) + "\n")
+    return path
+
+
+def latest_trained() -> Path | None:
+    """The last model recorded by :func:`record_trained`, if it still exists."""
+    try:
+        recorded = Path(_latest_file().read_text(encoding="utf-8").strip())
+    except OSError:
+        return None
+    return recorded if (recorded / "config.json").is_file() else None
+
+
+def resolve_reranker_model(explicit: str | None = None, *, environ: Environ | None = None) -> tuple[str, str]:
+    """``(model, source)`` of the cross-encoder: option → RERANKER_MODEL → trained → hub default.
+
+    ``source`` is ``'option'``, ``'RERANKER_MODEL'``, ``'trained'`` or ``'hub default'``.
+    ``RERANKER_MODEL`` counts only when it belongs to the cross-encoder (``RERANKER_TYPE`` unset
+    or ``cross-encoder``); ``environ`` (default ``os.environ``) is where it is looked up.
+    """
+    if explicit:
+        return explicit, "option"
+    found = env_model_for(RerankerType.CROSS_ENCODER, environ)
+    if found is not None:
+        return found
+    trained = latest_trained()
+    if trained is not None:
+        return str(trained), "trained"
+    return HUB_DEFAULT, "hub default"
+
+
+# ============================================================================ cache spec
+
+
+class CacheKind(str, Enum):
+    """Where rerank scores are cached."""
+
+    OFF = "off"
+    MEMORY = "memory"
+    SQLITE = "sqlite"
+
+
+@dataclass(frozen=True)
+class CacheSpec:
+    """A parsed score-cache setting: ``off``, ``memory`` or ``sqlite:PATH``, with optional limits.
+
+    ``sources`` name where the values came from (``RERANKER_CACHE``, ``cache=``...) for errors
+    raised when the cache is opened (:func:`ragsift.rerank.cache.open_cache`).
+    """
+
+    kind: CacheKind = CacheKind.OFF
+    path: Path | None = None
+    ttl: float | None = None
+    maxsize: int | None = None
+    sources: tuple[str, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def parse(cls, text: object, source: str = "cache") -> "CacheSpec":
+        """``"off"`` (or ``"none"``, ``""``), ``"memory"`` or ``"sqlite:PATH"``; the kind is case-insensitive."""
+        spec = text.strip() if isinstance(text, str) else None
+        if spec is None:
+            raise ConfigError(f"{source}={text!r} must be 'off', 'memory' or 'sqlite:PATH'")
+        if spec.lower() in ("", "off", "none"):
+            return cls(sources=(source,))
+        if spec.lower() == "memory":
+            return cls(CacheKind.MEMORY, sources=(source,))
+        if spec.lower().startswith("sqlite:") and spec[len("sqlite:"):].strip():
+            return cls(CacheKind.SQLITE, Path(spec[len("sqlite:"):].strip()), sources=(source,))
+        raise ConfigError(f"{source}={text!r} is not valid; choose 'off', 'memory' or 'sqlite:PATH'")
+
+    @property
+    def enabled(self) -> bool:
+        return self.kind is not CacheKind.OFF
+
+    def __str__(self) -> str:
+        return f"sqlite:{self.path}" if self.kind is CacheKind.SQLITE else self.kind.value
+
+
+def cache_spec(
+    cache: object = None,
+    ttl: float | None = None,
+    maxsize: int | None = None,
+    environ: Environ | None = None,
+) -> object:
+    """The score cache to use: a :class:`CacheSpec`, or ``cache`` itself when it is a store object.
+
+    ``cache`` is ``'off'``, ``'memory'``, ``'sqlite:PATH'``, a CacheSpec or a store; when None,
+    ``RERANKER_CACHE`` decides. ``ttl``/``maxsize`` default to ``RERANKER_CACHE_TTL``/``_MAXSIZE``.
+    """
+    if isinstance(cache, CacheSpec):
+        return cache
+    source = "cache"
+    if cache is None:
+        found = raw("reranker.cache", environ)
+        cache, source = found if found is not None else ("off", "cache")
+    if not isinstance(cache, str):
+        if ttl is not None or maxsize is not None:
+            raise ConfigError(
+                "cache_ttl/cache_maxsize apply to cache='memory' or 'sqlite:PATH'; set them on the cache object"
+            )
+        if callable(getattr(cache, "get_many", None)) and callable(getattr(cache, "put_many", None)):
+            return cache
+        raise ConfigError(f"cache={cache!r} must be 'off', 'memory', 'sqlite:PATH' or a MemoryCache/SQLiteCache")
+    spec = CacheSpec.parse(cache, source)
+    if not spec.enabled:
+        return spec
+    sources = [source]
+    limits: dict[str, Any] = {"ttl": ttl, "maxsize": maxsize}
+    for key, name in (("ttl", "reranker.cache_ttl"), ("maxsize", "reranker.cache_maxsize")):
+        if limits[key] is not None:
+            sources.append(f"cache_{key}")
+        elif (found := lookup(name, environ)) is not None:
+            limits[key] = found[0]
+            sources.append(found[1])
+    return replace(spec, sources=tuple(sources), **limits)
+
+
+# ============================================================================ reranker spec
+
+
+@dataclass(frozen=True)
+class RerankerSpec:
+    """Everything needed to build a reranker (``ragsift.rerank.registry.build``).
+
+    ``options`` are explicit keyword options: each must be declared by at least one link.
+    ``shared_options`` come from ``RERANKER_*`` variables (``{option: (value, variable)}``): each
+    goes to the links that declare it and is ignored by the others. ``cache`` is a
+    :class:`CacheSpec` or a cache object.
+    """
+
+    primary: RerankerRef
+    fallback: tuple[RerankerRef, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
+    shared_options: Mapping[str, tuple[Any, str]] = field(default_factory=dict)
+    cache: object = field(default_factory=CacheSpec)
+
+    @property
+    def type(self) -> TypeRef:
+        return self.primary.type
+
+    @property
+    def model(self) -> str | None:
+        return self.primary.model
+
+    @property
+    def backend(self) -> str | None:
+        """The local inference engine (``torch``/``onnx``), when set by option or ``RERANKER_BACKEND``."""
+        if "backend" in self.options:
+            return self.options["backend"]
+        found = self.shared_options.get("backend")
+        return found[0] if found else None
+
+    @property
+    def links(self) -> tuple[RerankerRef, ...]:
+        return (self.primary, *self.fallback)
+
+
+#: The reranker options read from ``RERANKER_*`` variables (rows ``reranker.<option>``).
+SHARED_OPTIONS = (
+    "base_url", "api_key", "timeout", "max_retries", "max_length", "batch_size",
+    "device", "backend", "project", "location", "region",
+)
+
+
+def reranker_spec(
+    type: object = None,  # noqa: A002 - the documented argument name
+    model: str | None = None,
+    *,
+    fallback: object = None,
+    cache: object = None,
+    cache_ttl: float | None = None,
+    cache_maxsize: int | None = None,
+    options: Mapping[str, Any] | None = None,
+    environ: Environ | None = None,
+    type_source: str = "type",
+    model_source: str = "model",
+    read_env: bool = True,
+) -> RerankerSpec:
+    """The reranker named by the arguments, completed from the ``RERANKER_*`` variables.
+
+    An argument wins over its variable; ``type_source``/``model_source`` name the flag or argument
+    in error messages (``--reranker-type``). A cross-encoder link without a model gets one by the
+    resolution order (:func:`resolve_reranker_model`). With ``read_env=False`` no ``RERANKER_*``
+    variable is read (the model registry and :func:`home` still are).
+    """
+    env: Environ = (os.environ if environ is None else environ) if read_env else {}
+    primary = _primary(type, model, env, type_source, model_source)
+    chain, chain_source = fallback, "fallback"
+    if chain is None and (found := raw("reranker.fallback", env)) is not None:
+        chain, chain_source = found
+    links = [_resolved(ref, env) for ref in (primary, *parse_reranker_list(chain, chain_source))]
+    shared = {}
+    for option in SHARED_OPTIONS:
+        found = lookup(f"reranker.{option}", env)
+        if found is not None:
+            shared[option] = found
+    return RerankerSpec(
+        primary=links[0],
+        fallback=tuple(links[1:]),
+        options=dict(options or {}),
+        shared_options=shared,
+        cache=cache_spec(cache, cache_ttl, cache_maxsize, env),
+    )
+
+
+def _primary(rtype: object, model: str | None, env: Environ, type_source: str, model_source: str) -> RerankerRef:
+    if rtype is None:
+        found = raw("reranker.type", env)
+        parsed = parse_type(found[0], "RERANKER_TYPE") if found else RerankerType.CROSS_ENCODER
+    else:
+        parsed = parse_type(rtype, type_source)
+    if model is not None:
+        return RerankerRef(parsed, model, model_source)
+    found = env_model_for(parsed, env)
+    if found is not None:
+        return RerankerRef(parsed, found[0], found[1], shared_model=True)
+    return RerankerRef(parsed)
+
+
+def _resolved(ref: RerankerRef, env: Environ) -> RerankerRef:
+    """A cross-encoder without a model gets the trained model or the hub default."""
+    if ref.model is not None or ref.type is not RerankerType.CROSS_ENCODER:
+        return ref
+    model, source = resolve_reranker_model(environ=env)
+    return RerankerRef(ref.type, model, source, shared_model=source != "option")
+
+
+# ============================================================================ embedder spec
+
+
+DEFAULT_EMBED_MODEL = "all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class EmbedderSpec:
+    """The dense model: a local folder or a hub name (default: the bundled all-MiniLM-L6-v2)."""
+
+    model: str = DEFAULT_EMBED_MODEL
+    source: str = "embed_model"
+
+    @classmethod
+    def parse(cls, model: object, source: str = "embed_model") -> "EmbedderSpec":
+        if model is None:
+            return cls(source=source)
+        if not isinstance(model, (str, os.PathLike)) or not os.fspath(model).strip():
+            raise ConfigError(
+                f"{source}={model!r} is not valid; pass a local model folder or a Hugging Face name such as "
+                f"'sentence-transformers/all-MiniLM-L6-v2' (default: the bundled {DEFAULT_EMBED_MODEL!r})"
+            )
+        return cls(os.fspath(model).strip(), source)
