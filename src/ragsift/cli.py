@@ -181,6 +181,17 @@ def _add_search(sub) -> None:
     p.add_argument("--bm25-depth", type=int, help="BM25 candidates before fusion (default: max(k,100))")
     p.add_argument("--dense-depth", type=int, help="dense candidates before fusion (default: max(k,100))")
     p.add_argument("--no-parents", action="store_true", help="return child chunks instead of their parents")
+    p.add_argument(
+        "--filter",
+        dest="filters",
+        action="append",
+        metavar="EXPR",
+        help="keep only chunks whose metadata passes EXPR; repeat to AND several. Forms: FIELD=VALUE, "
+        "FIELD!=VALUE, FIELD>VALUE (also >=, <, <=), 'FIELD in (V1,V2)', 'FIELD not in (V1,V2)'; "
+        "e.g. --filter 'year>=2020' --filter 'source in (10-K,10-Q)'. Unquoted numbers/true/false/null "
+        "are typed, anything else is text; quote a value to keep it text (zip=\"02139\"). Applied before "
+        "the top-k cut, so k hits come back whenever k chunks match",
+    )
     _add_rerank_options(p)
     p.add_argument("--json", action="store_true", help="print a JSON list of {id, score, title, text, source_scores}")
     p.set_defaults(func=cmd_search)
@@ -221,6 +232,7 @@ def cmd_search(args) -> int:
         bm25_depth=args.bm25_depth,
         dense_depth=args.dense_depth,
         parents=not args.no_parents,
+        filters=args.filters,
     )
     rerank, reranker = None, None
     if args.rerank:

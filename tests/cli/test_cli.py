@@ -95,6 +95,18 @@ def test_missing_source_and_missing_collection_errors(tmp_path, capsys):
     assert code == 2 and "no collection" in err
 
 
+def test_filter_option_is_anded_and_validated(capsys, collection):
+    rows = search_json(capsys, collection, "cats dogs EBITDA", "--filter", "desk=equity")
+    assert [r["doc_id"] for r in rows] == ["3"]
+    rows = search_json(
+        capsys, collection, "cats dogs EBITDA", "--mode", "bm25", "--filter", "desk != equity", "--filter", "desk not in (bonds)"
+    )
+    assert sorted(r["doc_id"] for r in rows) == ["1", "2"]  # no desk key: the negations pass
+    assert search_json(capsys, collection, "cats dogs EBITDA", "--filter", "desk=equity", "--filter", "desk=bonds") == []
+    code, _, err = run(capsys, "search", str(collection), "cats", "--filter", "desk in equity")
+    assert code == 2 and "'desk in equity'" in err and "FIELD in (V1,V2,...)" in err
+
+
 def test_weights_option_is_validated(capsys, collection):
     code, _, err = run(capsys, "search", str(collection), "cats", "--fusion", "weighted", "--weights", "bm25:1")
     assert code == 2 and "--weights" in err

@@ -1,4 +1,4 @@
-"""VectorIndex against the exact numpy reference, on real FAISS."""
+"""VectorIndex against the exact numpy reference, on real FAISS, unfiltered and filtered."""
 
 from __future__ import annotations
 
@@ -6,12 +6,24 @@ import numpy as np
 import pytest
 
 from ragsift.errors import BadInputError, CollectionError, ConfigError
-from ragsift.index.vectors import AUTO_HNSW_THRESHOLD, VectorIndex, VectorIndexKind, exact_search
+from ragsift.index.vectors import (
+    AUTO_HNSW_THRESHOLD,
+    FILTER_EXACT_FRACTION,
+    VectorIndex,
+    VectorIndexKind,
+    exact_search,
+)
 
 
 def unit_rows(n: int, dim: int, seed: int) -> np.ndarray:
     rows = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def every_nth(n: int, step: int) -> np.ndarray:
+    allowed = np.zeros(n, dtype=bool)
+    allowed[::step] = True
+    return allowed
 
 
 @pytest.fixture(scope="module")
@@ -27,29 +39,75 @@ def hnsw(data) -> VectorIndex:
 def test_flat_matches_exact_search(data):
     vectors, queries = data
     index = VectorIndex(64, kind="flat").build(vectors)
-    scores, positions = index.search(queries, 10)
-    ref_scores, ref_positions = exact_search(vectors, queries, 10)
-    assert positions.shape == (50, 10) and positions.dtype == np.int64
-    assert scores.dtype == np.float32
-    np.testing.assert_array_equal(positions, ref_positions)
-    np.testing.assert_allclose(scores, ref_scores, rtol=0, atol=1e-5)
-    assert np.all(np.diff(scores, axis=1) <= 0)
+    results = index.search_many(queries, 10)
+    reference = exact_search(vectors, queries, 10)
+    assert len(results) == 50
+    for (positions, scores), (ref_positions, ref_scores) in zip(results, reference):
+        assert positions.dtype == np.int64 and scores.dtype == np.float32
+        np.testing.assert_array_equal(positions, ref_positions)
+        np.testing.assert_allclose(scores, ref_scores, rtol=0, atol=1e-5)
+        assert np.all(np.diff(scores) <= 0)
 
 
 def test_exact_search_is_hand_checkable():
     vectors = np.array([[1, 0], [0, 1], [0.6, 0.8]], dtype=np.float32)
-    scores, positions = exact_search(vectors, np.array([[0, 1]], dtype=np.float32), 2)
-    np.testing.assert_array_equal(positions, [[1, 2]])
-    np.testing.assert_allclose(scores, [[1.0, 0.8]])
+    [(positions, scores)] = exact_search(vectors, np.array([[0, 1]], dtype=np.float32), 2)
+    np.testing.assert_array_equal(positions, [1, 2])
+    np.testing.assert_allclose(scores, [1.0, 0.8])
+    [(positions, scores)] = exact_search(vectors, [[0, 1]], 2, allowed=np.array([True, False, False]))
+    np.testing.assert_array_equal(positions, [0])  # only one row allowed: one result
+    np.testing.assert_allclose(scores, [0.0])
 
 
 def test_hnsw_recall_at_10_vs_exact(data, hnsw):
     vectors, queries = data
     assert hnsw.effective_kind is VectorIndexKind.HNSW
-    _, approx = hnsw.search(queries, 10)
-    _, exact = exact_search(vectors, queries, 10)
+    approx = [p for p, _ in hnsw.search_many(queries, 10)]
+    exact = [p for p, _ in exact_search(vectors, queries, 10)]
     recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approx, exact)])
     assert recall >= 0.95
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+@pytest.mark.parametrize("step", [100, 7])  # 1 % of the rows allowed, and 14 %: both below the HNSW cut-off
+def test_filtered_search_is_exact_over_the_allowed_rows(data, hnsw, kind, step):
+    vectors, queries = data
+    index = hnsw if kind == "hnsw" else VectorIndex(64, kind="flat").build(vectors)
+    allowed = every_nth(len(vectors), step)
+    assert allowed.mean() < FILTER_EXACT_FRACTION
+    for (positions, scores), (ref_positions, ref_scores) in zip(
+        index.search_many(queries, 10, allowed=allowed), exact_search(vectors, queries, 10, allowed=allowed)
+    ):
+        assert len(positions) == 10 and allowed[positions].all()
+        np.testing.assert_array_equal(positions, ref_positions)
+        np.testing.assert_allclose(scores, ref_scores, rtol=0, atol=1e-5)
+
+
+def test_filtered_hnsw_above_the_cut_off_walks_the_graph_and_keeps_recall(data, hnsw):
+    vectors, queries = data
+    allowed = every_nth(len(vectors), 2)  # 50 %: the graph, with a selector and a wider beam
+    assert allowed.mean() >= FILTER_EXACT_FRACTION
+    approx = hnsw.search_many(queries, 10, allowed=allowed)
+    exact = exact_search(vectors, queries, 10, allowed=allowed)
+    assert all(len(p) == 10 and allowed[p].all() for p, _ in approx)
+    recall = np.mean([len(set(a) & set(e)) / 10 for (a, _), (e, _) in zip(approx, exact)])
+    assert recall >= 0.95
+
+
+def test_filtered_search_returns_every_allowed_row_when_fewer_than_k(data, hnsw):
+    allowed = every_nth(len(data[0]), 400)  # 5 rows
+    positions, scores = hnsw.search(data[1][0], 10, allowed=allowed)
+    assert sorted(positions.tolist()) == np.flatnonzero(allowed).tolist()
+    assert np.all(np.diff(scores) <= 0)
+    positions, _ = hnsw.search(data[1][0], 10, allowed=np.zeros(len(data[0]), dtype=bool))
+    assert positions.size == 0
+
+
+def test_allowed_mask_is_validated(hnsw, data):
+    with pytest.raises(ConfigError, match=r"boolean mask of shape \(2000,\)"):
+        hnsw.search(data[1][0], 10, allowed=np.ones(5, dtype=bool))
+    with pytest.raises(ConfigError, match="dtype int64"):
+        hnsw.search(data[1][0], 10, allowed=np.ones(2000, dtype=np.int64))
 
 
 def test_hnsw_save_load_round_trip(tmp_path, data, hnsw):
@@ -60,9 +118,9 @@ def test_hnsw_save_load_round_trip(tmp_path, data, hnsw):
     loaded = VectorIndex.load(path, dim=64)
     assert len(loaded) == 2000 and loaded.effective_kind is VectorIndexKind.HNSW
     assert loaded.hnsw_m == 32
-    before, after = hnsw.search(queries, 10), loaded.search(queries, 10)
-    np.testing.assert_array_equal(before[1], after[1])
-    np.testing.assert_array_equal(before[0], after[0])
+    for before, after in zip(hnsw.search_many(queries, 10), loaded.search_many(queries, 10)):
+        np.testing.assert_array_equal(before[0], after[0])
+        np.testing.assert_array_equal(before[1], after[1])
 
 
 def test_load_rejects_wrong_dim_and_missing_file(tmp_path, hnsw):
@@ -82,18 +140,18 @@ def test_flat_save_writes_nothing(tmp_path):
 def test_k_larger_than_n_returns_all_rows_in_order():
     vectors = unit_rows(5, 8, seed=4)
     for kind in ("flat", "hnsw"):
-        scores, positions = VectorIndex(8, kind=kind).build(vectors).search(vectors[:2], 50)
-        assert positions.shape == scores.shape == (2, 5)
-        assert sorted(positions[0].tolist()) == [0, 1, 2, 3, 4]
-        assert positions[0, 0] == 0 and positions[1, 0] == 1  # each vector is its own best match
+        results = VectorIndex(8, kind=kind).build(vectors).search_many(vectors[:2], 50)
+        for row, (positions, scores) in enumerate(results):
+            assert positions.shape == scores.shape == (5,)
+            assert sorted(positions.tolist()) == [0, 1, 2, 3, 4]
+            assert positions[0] == row  # each vector is its own best match
 
 
 def test_empty_index_and_empty_queries():
     index = VectorIndex(8, kind="hnsw").build(np.zeros((0, 8), dtype=np.float32))
-    scores, positions = index.search(unit_rows(3, 8, seed=5), 10)
-    assert scores.shape == positions.shape == (3, 0)
-    scores, positions = VectorIndex(8).search(np.zeros((0, 8)), 10)  # never built
-    assert scores.shape == (0, 0)
+    results = index.search_many(unit_rows(3, 8, seed=5), 10)
+    assert [(p.size, s.size) for p, s in results] == [(0, 0)] * 3
+    assert VectorIndex(8).search_many(np.zeros((0, 8)), 10) == []  # never built
 
 
 def test_inputs_are_converted_and_validated():
@@ -101,16 +159,18 @@ def test_inputs_are_converted_and_validated():
     index = VectorIndex(8).build(np.asfortranarray(vectors))
     assert index.effective_kind is VectorIndexKind.FLAT  # auto below the threshold
     assert AUTO_HNSW_THRESHOLD == 200_000
-    scores, positions = index.search(vectors[3], 1)  # 1-D query = one row
-    assert positions.tolist() == [[3]] and scores.dtype == np.float32
+    positions, scores = index.search(vectors[3], 1)  # one query vector
+    assert positions.tolist() == [3] and scores.dtype == np.float32
     with pytest.raises(BadInputError, match=r"expected \(n, 8\)"):
-        index.search(unit_rows(2, 16, seed=7), 3)
+        index.search_many(unit_rows(2, 16, seed=7), 3)
+    with pytest.raises(BadInputError, match="use search_many"):
+        index.search(vectors[:2], 3)
     with pytest.raises(BadInputError, match="expected"):
         VectorIndex(8).build(unit_rows(4, 7, seed=8))
     with pytest.raises(BadInputError, match="NaN"):
-        index.search(np.full((1, 8), np.nan), 3)
+        index.search(np.full(8, np.nan), 3)
     with pytest.raises(ConfigError, match="k=0"):
-        index.search(vectors[:1], 0)
+        index.search(vectors[0], 0)
 
 
 def test_constructor_validates_options():

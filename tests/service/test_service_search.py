@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from _filtering import RARE_SOURCE, HashingEmbedder, rare_documents
 from fastapi.testclient import TestClient
 from service.service_kit import close, wait_ready
 
@@ -10,7 +11,6 @@ from ragsift.index.collection import Collection, CollectionConfig
 from ragsift.ingest import ChunkingConfig
 from ragsift.rerank.identity import FirstStageReranker
 from ragsift.service import ServiceSettings, create_app
-from ragsift.service.routes import search as search_routes
 from ragsift.types import Document
 
 DOCS = [
@@ -125,7 +125,22 @@ def test_k_limits_hits_and_hybrid_options_apply(client):
 def test_filters_keep_documents_whose_metadata_matches(client, filters, expected):
     body = ok(search(client, "animals", mode="dense", k=10, filters=filters))
     assert set(doc_ids(body)) == expected
-    assert "filter" in body["timings_ms"]
+    assert set(body["timings_ms"]) == {"dense", "fuse", "expand", "total"}  # filtering is inside "dense"
+
+
+@pytest.mark.parametrize(
+    "filters, expected",
+    [
+        ({"legs": {"$gte": 2, "$lt": 4}}, {"birds"}),
+        ({"legs": {"$ne": 4}}, {"fin", "birds", "fish"}),  # fin has no legs key: it passes the negation
+        ({"lang": {"$nin": ["en"]}, "kind": {"$in": ["animal"]}}, {"dogs", "fish"}),
+        (["legs>=2", "legs<4"], {"birds"}),
+        (["lang not in (en)", "kind=animal"], {"dogs", "fish"}),
+        (["n in (0, 4)"], {"cats", "fish"}),
+    ],
+)
+def test_operator_objects_and_expression_lists_filter_like_the_cli(client, filters, expected):
+    assert set(doc_ids(ok(search(client, "animals", mode="dense", k=10, filters=filters)))) == expected
 
 
 def test_filtered_hits_are_the_unfiltered_ranking_restricted_to_matches(client):
@@ -138,18 +153,33 @@ def test_filtered_hits_are_the_unfiltered_ranking_restricted_to_matches(client):
     ]
 
 
-def test_over_fetching_finds_a_match_ranked_last(client, monkeypatch):
-    monkeypatch.setattr(search_routes, "FETCH_FLOOR", 1)
-    monkeypatch.setattr(search_routes, "FETCH_FACTOR", 2)  # passes over 2, 4, then all 5 chunks
+def test_a_match_ranked_last_is_found_with_k_1(client):
     ranking = doc_ids(ok(search(client, "quarterly earnings", mode="dense", k=10)))
     last = next(d for d in DOCS if d.id == ranking[-1])
     body = ok(search(client, "quarterly earnings", mode="dense", k=1, filters={"n": last.metadata["n"]}))
     assert doc_ids(body) == [last.id]
 
 
+@pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])
+def test_rare_filter_returns_exactly_k_hits_over_http(tmp_path_factory, ce_reranker, mode):
+    """1 % of 2000 documents match; k=10 comes back full, through the same code as the library."""
+    config = CollectionConfig(embed_model="hashing", chunking=ChunkingConfig(mode="none"))
+    collection = Collection.create(tmp_path_factory.mktemp("rare") / "c", config, embedder=HashingEmbedder())
+    collection.add(rare_documents())
+    with client_for(ce_reranker, collection) as rare:
+        wait_ready(rare)
+        for filters in ({"source": RARE_SOURCE}, [f"source={RARE_SOURCE}"], {"source": {"$in": [RARE_SOURCE]}}):
+            hits = ok(search(rare, "cash dividend report", mode=mode, k=10, filters=filters))["hits"]
+            assert len(hits) == 10 and all(h["metadata"]["source"] == RARE_SOURCE for h in hits)
+
+
 def test_filter_values_are_validated(client):
     assert_error(search(client, filters={"lang": []}), 400, "bad_request", "filters['lang']", "empty list")
-    assert_error(search(client, filters={"lang": {"$in": ["en"]}}), 422, "validation_error", "filters")
+    assert_error(search(client, filters={"lang": {"$regex": "e"}}), 400, "bad_request", "'$regex'", "$nin")
+    assert_error(search(client, filters=["year=>2020"]), 400, "bad_request", "'year=>2020'", "operator")
+    assert_error(search(client, filters=["year"]), 400, "bad_request", "FIELD in (V1,V2,...)")
+    assert_error(search(client, filters={"lang": {"$in": {"a": 1}}}), 422, "validation_error", "filters")
+    assert_error(search(client, filters="lang=en"), 422, "validation_error", "filters")
 
 
 # ---------------------------------------------------------------------------- rerank

@@ -3,10 +3,10 @@
 Every retriever of the grid is BM25, dense, or a fusion of the two over one collection. So the
 grid searches each *component* (BM25, dense) once per query and collection
 (:func:`retrieve_components`), and builds each retriever's ranking from those lists
-(:func:`assemble`): fuse with the retriever's method and parameters, then expand children to
-parents with the searcher's own :func:`ragsift.pipeline.search.expand_hits` — the same steps, in
-the same order and with the same tie-breaks, as :class:`ragsift.pipeline.search.Searcher`. Fusion tuning reuses the lists too, so no grid point
-searches again.
+(:func:`assemble`) with the searcher's own :func:`ragsift.pipeline.search.assemble_hits` — fuse
+with the retriever's method and parameters, then expand children to parents: the same function,
+so the same steps and tie-breaks, as :class:`ragsift.pipeline.search.Searcher`. Fusion tuning
+reuses the lists too, so no grid point searches again.
 
 Per-query stage timings: ``retrieve`` = the component searches (BM25 + dense, each timed by the
 searcher) + parent expansion, ``fuse`` = fusion, ``total`` = their sum (what the searcher reports
@@ -15,13 +15,11 @@ as ``total``).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Sequence
 
-from ragsift.fusion import fuse
 from ragsift.index.collection import Collection
-from ragsift.pipeline.search import SearchOptions, Searcher, expand_hits
+from ragsift.pipeline.search import SearchOptions, Searcher, assemble_hits
 from ragsift.types import Hit, Run
 
 __all__ = ["Components", "FirstStage", "retrieve_components", "assemble", "ranked_run", "docs_run"]
@@ -78,21 +76,12 @@ def assemble(collection: Collection, components: Components, opts: SearchOptions
     hits: dict[str, list[Hit]] = {}
     stage_ms: dict[str, list[float]] = {"retrieve": [], "fuse": [], "total": []}
     for qid, lists in components.runs.items():
-        runs = {name: lists[name] for name in names}
-        start = time.perf_counter()
-        fused = runs[names[0]] if len(runs) == 1 else _fuse(runs, opts)
-        fuse_ms = _ms(start)
-        start = time.perf_counter()
-        hits[qid] = expand_hits(collection, fused, runs, opts)
-        retrieve_ms = sum(components.ms[qid][name] for name in names) + _ms(start)
+        hits[qid], ms = assemble_hits(collection, {name: lists[name] for name in names}, opts)
+        retrieve_ms = sum(components.ms[qid][name] for name in names) + ms["expand"]
         stage_ms["retrieve"].append(retrieve_ms)
-        stage_ms["fuse"].append(fuse_ms)
-        stage_ms["total"].append(retrieve_ms + fuse_ms)
+        stage_ms["fuse"].append(ms["fuse"])
+        stage_ms["total"].append(retrieve_ms + ms["fuse"])
     return FirstStage(hits, stage_ms, search_params(opts, components.depth))
-
-
-def _fuse(runs: Mapping[str, ComponentList], opts: SearchOptions) -> ComponentList:
-    return fuse(runs, opts.fusion, k=opts.rrf_k, weights=opts.weights, normalization=opts.normalization)
 
 
 def search_params(opts: SearchOptions, depth: int) -> dict:
@@ -124,7 +113,3 @@ def docs_run(doc_ids: Mapping[str, Sequence[str]]) -> Run:
                 scores[doc_id] = float(len(ids) - len(scores))
         run[qid] = scores
     return run
-
-
-def _ms(start: float) -> float:
-    return (time.perf_counter() - start) * 1000.0

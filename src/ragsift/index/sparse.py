@@ -124,29 +124,48 @@ class SparseIndex:
         vocab = self.vocab
         return [vocab[t] for t in self.analyzer(query) if t in vocab]
 
-    def search(self, query: str, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` rows for ``query``: ``(positions, scores)``, best first, only scores > 0."""
-        return self.search_many([query], k)[0]
+    def search(
+        self, query: str, k: int = 10, *, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` rows for ``query``: ``(positions, scores)``, best first, only scores > 0.
 
-    def search_many(self, queries: Sequence[str], k: int = 10) -> list[tuple[np.ndarray, np.ndarray]]:
+        ``allowed`` (a boolean mask, one entry per row) restricts the search to those rows
+        *before* the top-k cut: the other rows' scores are zeroed (bm25s' ``weight_mask``), so
+        ``k`` allowed rows come back whenever ``k`` allowed rows match a query term.
+        """
+        return self.search_many([query], k, allowed=allowed)[0]
+
+    def search_many(
+        self, queries: Sequence[str], k: int = 10, *, allowed: np.ndarray | None = None
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Batched :meth:`search`; one ``(positions, scores)`` pair per query."""
         if k < 1:
             raise ConfigError(f"k={k} must be >= 1")
+        weights = None if allowed is None else self._weight_mask(allowed)
         empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
         token_ids = [self.query_ids(q) for q in queries]
         todo = [i for i, ids in enumerate(token_ids) if ids]
         out = [empty] * len(queries)
-        if not todo or len(self) == 0:
+        if not todo or len(self) == 0 or (weights is not None and not weights.any()):
             return out
         kk = min(k, len(self))
         res = self._retriever.retrieve(
-            [token_ids[i] for i in todo], k=kk, n_threads=0, show_progress=False
+            [token_ids[i] for i in todo], k=kk, n_threads=0, show_progress=False, weight_mask=weights
         )
         for row, i in enumerate(todo):
             positions, scores = res.documents[row], res.scores[row]
             keep = scores > 0
             out[i] = (positions[keep].astype(np.int64), scores[keep])
         return out
+
+    def _weight_mask(self, allowed: np.ndarray) -> np.ndarray:
+        allowed = np.asarray(allowed)
+        if allowed.dtype != bool or allowed.shape != (len(self),):
+            raise ConfigError(
+                f"allowed must be a boolean mask of shape ({len(self)},) (one entry per row), "
+                f"got dtype {allowed.dtype} and shape {allowed.shape}"
+            )
+        return allowed.astype(np.float32)
 
     def _analyze(self, texts: Sequence[str], show_progress: bool) -> list[list[str]]:
         if show_progress:

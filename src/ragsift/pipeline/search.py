@@ -1,7 +1,9 @@
 """Search over a collection: BM25, dense, or both fused; parents expanded; optionally reranked.
 
-``retrieve (per retriever, own depth) → fuse → expand parents → top k [→ rerank → top n]``,
-with per-stage timings in milliseconds on every result.
+``retrieve (per retriever, own depth, filters applied) → fuse → expand parents → top k
+[→ rerank → top n]``, with per-stage timings in milliseconds on every result. The retrievers are
+the collection backend's (:mod:`ragsift.index.retriever`); :func:`assemble_hits` turns their
+rankings into hits, for the searcher and for the evaluation grid alike.
 """
 
 from __future__ import annotations
@@ -11,16 +13,17 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Mapping, Sequence
 
-import numpy as np
 
 from ragsift._enums import parse_enum
 from ragsift.errors import ConfigError
 from ragsift.fusion import FusionMethod, fuse
 from ragsift.index.collection import Collection
+from ragsift.index.filters import FilterLike, as_filter
+from ragsift.index.retriever import Ranking, Retriever, open_retrievers
 from ragsift.pipeline.rerank import RerankOptions, rerank_hits
 from ragsift.types import Hit
 
-__all__ = ["Mode", "SearchOptions", "SearchResult", "Searcher", "expand_hits"]
+__all__ = ["Mode", "SearchOptions", "SearchResult", "Searcher", "assemble_hits", "expand_hits"]
 
 DEFAULT_DEPTH = 100
 
@@ -39,6 +42,10 @@ class SearchOptions:
     (default ``max(k, 100)``; seed 002 uses BM25 500 and dense 50). ``weights`` apply to the
     fusion (``{"bm25": 0.4, "dense": 0.6}``). ``parents``: in parent–child collections return
     each parent once with its best child's score (True) or the children themselves (False).
+    ``filters``: keep only chunks whose metadata passes them, applied by each retriever before
+    its top-k cut (so ``k`` hits come back whenever ``k`` matching chunks score); a
+    :class:`~ragsift.index.filters.Filter`, a dict (``{"year": {"$gte": 2020}}``) or expressions
+    (``["year>=2020", "source in (10-K,10-Q)"]``), all parsed once into a ``Filter`` here.
     """
 
     mode: Mode | str = Mode.HYBRID
@@ -50,9 +57,11 @@ class SearchOptions:
     bm25_depth: int | None = None
     dense_depth: int | None = None
     parents: bool = True
+    filters: FilterLike = None
 
     def __post_init__(self) -> None:
         self.mode = parse_enum(Mode, self.mode, param="mode")
+        self.filters = as_filter(self.filters)
         self.fusion = parse_enum(FusionMethod, self.fusion, param="fusion")
         if not isinstance(self.k, int) or self.k < 1:
             raise ConfigError(f"k={self.k!r} must be an integer >= 1")
@@ -76,17 +85,21 @@ class SearchResult:
 
 
 class Searcher:
-    """Runs searches against one :class:`Collection`, with an optional reranker for the second stage."""
+    """Runs searches against one :class:`Collection`, with an optional reranker for the second stage.
+
+    The first-stage retrievers are the collection backend's (:func:`~ragsift.index.retriever.open_retrievers`):
+    ``"bm25"`` and, when the collection has vectors, ``"dense"``.
+    """
 
     def __init__(self, collection: Collection, reranker=None):
         self.collection = collection
         self.reranker = reranker
+        self.retrievers: dict[str, Retriever] = open_retrievers(collection)
 
     def warm_up(self) -> None:
         """Load the embedding model, build the vector index and the reranker before the first query."""
-        if self.collection.config.dense and self.collection.chunks:
-            self.collection.embedder.encode_queries(["warm-up"])
-            self.collection.vectors.search(np.zeros((1, self.collection.embeddings.shape[1]), np.float32), 1)
+        for retriever in self.retrievers.values():
+            retriever.warm_up()
         if self.reranker is not None:
             self.reranker.warm_up()
 
@@ -117,17 +130,19 @@ class Searcher:
         for q in queries:
             if not isinstance(q, str) or not q.strip():
                 raise ConfigError(f"query={q!r} must be a non-empty string")
-        if opts.mode is not Mode.BM25 and not self.collection.config.dense:
+        if opts.mode is not Mode.BM25 and "dense" not in self.retrievers:
             raise ConfigError(
                 f"mode={opts.mode.value!r} needs dense vectors, but {self.collection.path} was built with --no-dense; "
                 "use mode='bm25' or rebuild the collection with dense vectors"
             )
-        per_query_runs: list[dict[str, list[tuple[str, float]]]] = [{} for _ in queries]
+        per_query_runs: list[dict[str, Ranking]] = [{} for _ in queries]
         timings: list[dict[str, float]] = [{} for _ in queries]
-        if "bm25" in opts.retrievers():
-            self._bm25(queries, opts, per_query_runs, timings)
-        if "dense" in opts.retrievers():
-            self._dense(queries, opts, per_query_runs, timings)
+        for name in opts.retrievers():
+            start = time.perf_counter()
+            rankings = self.retrievers[name].search_many(queries, opts.depth(name), opts.filters)
+            ms = _ms(start) / max(len(queries), 1)  # a batch's time, shared evenly by its queries
+            for run, t, ranking in zip(per_query_runs, timings, rankings):
+                run[name], t[name] = ranking, ms
         results = [self._finish(runs, opts, t) for runs, t in zip(per_query_runs, timings)]
         if rerank is not None:
             for query, result in zip(queries, results):
@@ -136,52 +151,31 @@ class Searcher:
                 result.timings_ms["total"] += ms
         return results
 
-    # ------------------------------------------------------------------ retrievers
-    def _bm25(self, queries, opts, runs, timings) -> None:
-        chunks = self.collection.chunks
-        depth = opts.depth("bm25")
-        for q, run, t in zip(queries, runs, timings):
-            start = time.perf_counter()
-            positions, scores = self.collection.sparse.search(q, depth)
-            run["bm25"] = [(chunks[p].id, float(s)) for p, s in zip(positions, scores)]
-            t["bm25"] = _ms(start)
-
-    def _dense(self, queries, opts, runs, timings) -> None:
-        if not self.collection.chunks:
-            for run, t in zip(runs, timings):
-                run["dense"], t["dense"] = [], 0.0
-            return
-        chunks = self.collection.chunks
-        embedder = self.collection.embedder
-        vectors = self.collection.vectors
-        depth = opts.depth("dense")
-        start = time.perf_counter()
-        qv = embedder.encode_queries(list(queries))
-        embed_ms = _ms(start) / len(queries)
-        for i, (run, t) in enumerate(zip(runs, timings)):
-            start = time.perf_counter()
-            scores, positions = vectors.search(qv[i : i + 1], depth)
-            run["dense"] = [(chunks[p].id, float(s)) for p, s in zip(positions[0], scores[0]) if p >= 0]
-            t["dense"] = embed_ms + _ms(start)
-
-    # ------------------------------------------------------------------ fuse & expand
-    def _finish(self, runs: dict[str, list[tuple[str, float]]], opts: SearchOptions, t: dict[str, float]) -> SearchResult:
-        start = time.perf_counter()
-        if len(runs) == 1:
-            fused = next(iter(runs.values()))
-        else:
-            fused = fuse(
-                runs, opts.fusion, k=opts.rrf_k, weights=opts.weights, normalization=opts.normalization
-            )
-        t["fuse"] = _ms(start)
-        start = time.perf_counter()
-        hits = self._hits(fused, runs, opts)
-        t["expand"] = _ms(start)
+    def _finish(self, runs: Mapping[str, Ranking], opts: SearchOptions, t: dict[str, float]) -> SearchResult:
+        hits, stage_ms = assemble_hits(self.collection, runs, opts)
+        t.update(stage_ms)
         t["total"] = sum(t.values())
         return SearchResult(hits=hits, timings_ms=t)
 
-    def _hits(self, fused, runs, opts: SearchOptions) -> list[Hit]:
-        return expand_hits(self.collection, fused, runs, opts)
+
+def assemble_hits(
+    coll: Collection, runs: Mapping[str, Ranking], opts: SearchOptions
+) -> tuple[list[Hit], dict[str, float]]:
+    """The retrievers' rankings of one query → its top ``opts.k`` hits, and ``{"fuse", "expand"}`` ms.
+
+    One ranking is taken as is; several are fused with ``opts``' method and parameters. Parents
+    are then expanded (:func:`expand_hits`). The searcher and the evaluation grid both build
+    their hits here, so they rank identically.
+    """
+    start = time.perf_counter()
+    if len(runs) == 1:
+        fused = next(iter(runs.values()))
+    else:
+        fused = fuse(runs, opts.fusion, k=opts.rrf_k, weights=opts.weights, normalization=opts.normalization)
+    fuse_ms = _ms(start)
+    start = time.perf_counter()
+    hits = expand_hits(coll, fused, runs, opts)
+    return hits, {"fuse": fuse_ms, "expand": _ms(start)}
 
 
 def expand_hits(

@@ -5,12 +5,12 @@ Request body (JSON); only ``query`` is required::
     {"query": "...", "mode": "hybrid", "k": 10,
      "fusion": "rrf", "rrf_k": 60, "weights": {"bm25": 0.4, "dense": 0.6}, "normalization": "minmax",
      "rerank": false, "candidates": 45, "top_n": null, "threshold": null, "interpolate": null,
-     "filters": {"lang": "en", "year": [2020, 2021]}}
+     "filters": {"lang": "en", "year": {"$gte": 2020}, "source": ["10-K", "10-Q"]}}
 
 Response::
 
     {"hits": [{"id", "doc_id", "score", "title", "text", "source_scores", "metadata"}],
-     "timings_ms": {"bm25"?, "dense"?, "fuse", "expand", "filter"?, "rerank"?, "total"}}
+     "timings_ms": {"bm25"?, "dense"?, "fuse", "expand", "rerank"?, "total"}}
 
 Without ``rerank`` the first stage returns ``k`` hits. With ``rerank: true`` it returns
 ``candidates`` hits (default 45, or the service's ``max_passages`` if lower) and the service's
@@ -27,24 +27,29 @@ reranker (``reranker_type=none``) is 400; no collection served is 404.
 
 Metadata filters
 ----------------
-A hit passes when, for every key, its *document's* metadata has that key and the value equals the
-filter value (or one of the values, when the filter value is a list). ``true`` never equals ``1``.
-The retrievers know nothing of metadata, so the filter runs after the first stage by
-over-fetching: the first pass asks for ``max(FETCH_FLOOR, FETCH_FACTOR × wanted)`` hits, keeps the
-ones that pass, and while fewer than ``wanted`` passed it asks again for ``FETCH_FACTOR`` times
-more, until the request covers every chunk of the collection or the first stage stops returning
-new hits. So a filter never misses a matching document that the first stage would rank; a very
-selective filter on a large collection costs a few passes (at most ``log4(chunks / FETCH_FLOOR) +
-2``), reported in ``timings_ms`` (stage times summed over passes, plus ``filter``). Reranking
-sees only hits that passed.
+``filters`` is parsed by :func:`ragsift.index.filters.as_filter` into the same
+:class:`~ragsift.index.filters.Filter` that ``SearchOptions.filters`` and ``ragsift search
+--filter`` use, in one of two forms:
+
+* an object, ``{key: value}`` (equal), ``{key: [values]}`` (in) or ``{key: {"$op": value}}`` with
+  ``$eq $ne $gt $gte $lt $lte $in $nin`` — e.g. ``{"year": {"$gte": 2020, "$lt": 2024}}``;
+* a list of expressions in the CLI grammar, ANDed — e.g. ``["year>=2020", "source in (10-K,10-Q)"]``.
+
+Keys are matched against each chunk's metadata (its document's metadata, copied at indexing);
+``true`` never equals ``1``; ``!=``/``$ne`` and ``not in``/``$nin`` pass chunks without the key.
+The retrievers apply the filter *before* their top-k cut (BM25 masks its scores, FAISS searches
+only the matching rows), so ``k`` hits come back whenever ``k`` matching chunks score; there is
+no over-fetching and no ``filter`` entry in ``timings_ms`` any more (its cost is inside ``bm25`` /
+``dense``). A filter that is not valid is a 400 naming the expression and the allowed forms.
+Reranking sees only hits that passed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, replace
-from typing import Any, Mapping, Sequence, Union
+from dataclasses import dataclass
+from typing import Any, Sequence, Union
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictFloat, StrictInt, StrictStr
@@ -68,23 +73,16 @@ __all__ = [
     "SearchRequest",
     "SearchResponse",
     "SearchPlan",
-    "MetadataFilter",
     "plan_search",
     "first_stage",
     "served_searcher",
     "MAX_K",
-    "FETCH_FLOOR",
-    "FETCH_FACTOR",
 ]
 
 router = APIRouter(tags=["Search"])
 
 MAX_K = 1000
 """Largest ``k``, ``candidates`` and ``top_n`` a request may ask for."""
-FETCH_FLOOR = 100
-"""Hits asked of the first stage on the first filtered pass, at least."""
-FETCH_FACTOR = 4
-"""Over-fetch multiplier of a filtered search (first pass and each further pass)."""
 DEFAULT_CANDIDATES = 45
 
 HYBRID_ONLY = ("fusion", "rrf_k", "weights", "normalization")
@@ -114,7 +112,7 @@ class SearchRequest(BaseModel):
     top_n: StrictInt | None = None
     threshold: StrictInt | StrictFloat | None = None
     interpolate: StrictInt | StrictFloat | None = None
-    filters: dict[str, Union[Scalar, list[Scalar]]] | None = None
+    filters: dict[str, Union[Scalar, list[Scalar], dict[str, Union[Scalar, list[Scalar]]]]] | list[StrictStr] | None = None
 
 
 class HitModel(BaseModel):
@@ -132,36 +130,13 @@ class SearchResponse(BaseModel):
     timings_ms: dict[str, float]
 
 
-class MetadataFilter:
-    """``{key: value | [values]}``: passes metadata holding every key with an allowed value."""
-
-    def __init__(self, filters: Mapping[str, Any]):
-        self.allowed = {key: value if isinstance(value, list) else [value] for key, value in filters.items()}
-
-    def matches(self, metadata: Mapping[str, Any] | None) -> bool:
-        if metadata is None:
-            return False
-        for key, allowed in self.allowed.items():
-            if key not in metadata or not any(_same(metadata[key], v) for v in allowed):
-                return False
-        return True
-
-
-def _same(a: Any, b: Any) -> bool:
-    """JSON equality: ``true`` is not ``1`` (Python says it is)."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    return a == b
-
-
 @dataclass(frozen=True)
 class SearchPlan:
-    """A validated request: the first stage's options, the rerank options (or None), the filter."""
+    """A validated request: the first stage's options (filters included) and the rerank options (or None)."""
 
     query: str
     options: SearchOptions
     rerank: RerankOptions | None
-    filter: MetadataFilter | None
 
 
 def plan_search(req: SearchRequest, settings: ServiceSettings) -> SearchPlan:
@@ -198,8 +173,9 @@ def plan_search(req: SearchRequest, settings: ServiceSettings) -> SearchPlan:
         rrf_k=float(req.rrf_k),
         weights=req.weights,
         normalization=req.normalization,
+        filters=req.filters,
     )
-    return SearchPlan(req.query, options, rerank, _filter(req.filters))
+    return SearchPlan(req.query, options, rerank)
 
 
 def _only_with(fields: set[str], allowed: bool, condition: str) -> None:
@@ -218,47 +194,9 @@ def _float(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
-def _filter(filters: Mapping[str, Any] | None) -> MetadataFilter | None:
-    for key, allowed in (filters or {}).items():
-        if isinstance(allowed, list) and not allowed:
-            raise BadInputError(
-                f"filters[{key!r}] is an empty list, which matches nothing; give at least one value or drop the key"
-            )
-    return MetadataFilter(filters) if filters else None
-
-
 def first_stage(searcher: Searcher, plan: SearchPlan) -> SearchResult:
-    """Retrieve (→ fuse → expand) with the plan's filter applied; blocking, run it in a worker thread."""
-    if plan.filter is None:
-        return searcher.search(plan.query, plan.options)
-    return filtered_search(searcher, plan.query, plan.options, plan.filter)
-
-
-def filtered_search(searcher: Searcher, query: str, opts: SearchOptions, flt: MetadataFilter) -> SearchResult:
-    """The first ``opts.k`` hits that pass ``flt``, by over-fetching (see the module docstring)."""
-    documents = searcher.collection.documents
-    available = max(len(searcher.collection.chunks), 1)
-    fetch = min(max(FETCH_FLOOR, FETCH_FACTOR * opts.k), available)
-    timings: dict[str, float] = {}
-    previous = -1
-    while True:
-        result = searcher.search(query, replace(opts, k=fetch))
-        for name, ms in result.timings_ms.items():
-            if name != "total":
-                timings[name] = timings.get(name, 0.0) + ms
-        start = time.perf_counter()
-        kept = [h for h in result.hits if flt.matches(_metadata(documents, h))]
-        timings["filter"] = timings.get("filter", 0.0) + (time.perf_counter() - start) * 1000.0
-        exhausted = fetch >= available or len(result.hits) <= previous
-        if len(kept) >= opts.k or exhausted:
-            return SearchResult(hits=kept[: opts.k], timings_ms=timings)
-        previous = len(result.hits)
-        fetch = min(fetch * FETCH_FACTOR, available)
-
-
-def _metadata(documents: Mapping[str, Any], hit: Hit) -> Mapping[str, Any] | None:
-    doc = documents.get(hit.doc_id)
-    return None if doc is None else doc.metadata
+    """Retrieve (filters applied) → fuse → expand; blocking, run it in a worker thread."""
+    return searcher.search(plan.query, plan.options)
 
 
 class _ScoresReplay(Reranker):
