@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_search(sub)
     _add_eval(sub)
     _add_info(sub)
+    _add_repair(sub)
     _add_serve(sub)
     _add_quickstart(sub)
     from ragsift.train.commands import register as register_training
@@ -74,16 +75,38 @@ def _add_index(sub) -> None:
     p.add_argument("--embed-model", metavar="NAME_OR_PATH", help="sentence-transformers model (default: bundled all-MiniLM-L6-v2)")
     p.add_argument("--no-dense", action="store_true", help="BM25 only: no embeddings (fast, no torch)")
     p.add_argument("--vector-index", choices=["auto", "flat", "hnsw"], help="FAISS index kind (default: auto)")
+    p.add_argument(
+        "--max-document-bytes",
+        type=int,
+        metavar="N",
+        help="refuse documents larger than N bytes (JSON form; for .jsonl about the line length); default 1048576",
+    )
+    _add_lock_timeout(p)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_index)
+
+
+def _add_lock_timeout(p) -> None:
+    p.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="wait this long for another writer (a server, another index job) to finish; then fail (default: 60)",
+    )
 
 
 def cmd_index(args) -> int:
     from ragsift.index.collection import Collection
     from ragsift.ingest import load_documents
 
-    docs = load_documents(args.source)
+    limits = _document_limits(args)
+    docs = load_documents(args.source, limits=limits)
     path = Path(args.collection)
+    if not docs:
+        print(f"no documents in {args.source}; nothing was indexed", file=sys.stderr)
+        return 0
+    options = {"lock_timeout": args.lock_timeout, "limits": limits}
     if Collection.exists(path):
         given = [f"--{o.replace('_', '-')}" for o in _CREATION_OPTIONS if getattr(args, o) not in (None, False)]
         if given:
@@ -91,9 +114,9 @@ def cmd_index(args) -> int:
                 f"{' '.join(given)} can only be set when a collection is created; {path} already exists "
                 "(its settings are in manifest.json). Index into a new --collection to change them."
             )
-        coll = Collection.open(path)
+        coll = Collection.open(path, **options)
     else:
-        coll = Collection.create(path, _collection_config(args))
+        coll = Collection.create(path, _collection_config(args), **options)
     counts = coll.add(docs, show_progress=not args.quiet)
     if coll.chunk_size_note:
         print(f"note: {coll.chunk_size_note}", file=sys.stderr)
@@ -104,6 +127,14 @@ def cmd_index(args) -> int:
         f"collection now holds {stats['documents']} documents / {stats['chunks']} chunks"
     )
     return 0
+
+
+def _document_limits(args):
+    from ragsift.ingest.limits import DEFAULT_LIMITS, DocumentLimits
+
+    if args.max_document_bytes is None:
+        return DEFAULT_LIMITS
+    return DocumentLimits(max_document_bytes=args.max_document_bytes)
 
 
 def _collection_config(args):
@@ -153,13 +184,14 @@ def _add_delete(sub) -> None:
     p.add_argument("collection", metavar="DIR")
     p.add_argument("ids", nargs="+", metavar="ID", help="document ids to remove")
     p.add_argument("--missing-ok", action="store_true", help="ignore ids that are not in the collection")
+    _add_lock_timeout(p)
     p.set_defaults(func=cmd_delete)
 
 
 def cmd_delete(args) -> int:
     from ragsift.index.collection import Collection
 
-    coll = Collection.open(args.collection)
+    coll = Collection.open(args.collection, lock_timeout=args.lock_timeout)
     n = coll.delete(args.ids, missing_ok=args.missing_ok)
     print(f"deleted {n} document(s); {len(coll.documents)} remain in {args.collection}")
     return 0
@@ -497,6 +529,29 @@ def cmd_info(args) -> int:
 
     Collection.open(args.collection)  # validates
     print((Path(args.collection) / MANIFEST).read_text(encoding="utf-8"))
+    return 0
+
+
+def _add_repair(sub) -> None:
+    p = sub.add_parser(
+        "repair",
+        help="restore a collection whose manifest.json is missing or unreadable",
+        description="Look at the collection's generations newest first and make the newest one that opens "
+        "completely the live one again. Prints what it found first; deletes nothing. A valid collection is left "
+        "alone.",
+    )
+    p.add_argument("collection", metavar="DIR")
+    _add_lock_timeout(p)
+    p.set_defaults(func=cmd_repair)
+
+
+def cmd_repair(args) -> int:
+    from ragsift.index.repair import repair
+
+    report = repair(args.collection, lock_timeout=args.lock_timeout)
+    for line in report.findings:
+        print(f"  {line}")
+    print(report.summary())
     return 0
 
 

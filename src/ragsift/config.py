@@ -83,6 +83,7 @@ __all__ = [
     "resolve_reranker_model",
     "record_trained",
     "latest_trained",
+    "looks_like_path",
 ]
 
 Environ = Mapping[str, str]
@@ -472,6 +473,20 @@ def _looks_like_model(text: str) -> bool:
         return False
 
 
+_REPO_ID = re.compile(r"^(?:[\w.-]{1,96}/)?[\w.-]{1,96}$")
+
+
+def looks_like_path(value: str) -> bool:
+    """True when a model option can only be a local path (not a valid hub repo id ``[org/]name``)."""
+    return (
+        value.startswith((".", "/", "~"))
+        or (os.sep != "/" and os.sep in value)
+        or not _REPO_ID.match(value)
+        or "--" in value
+        or ".." in value
+    )
+
+
 def _same_type(a: TypeRef, b: TypeRef) -> bool:
     return type_label(a) == type_label(b)
 
@@ -504,7 +519,7 @@ def _latest_file() -> Path:
 
 def record_trained(model_dir: str | os.PathLike[str]) -> Path:
     """Remember ``model_dir`` as the most recently trained reranker (atomic write under :func:`home`)."""
-    from ragsift.index.store import atomic_write_text
+    from ragsift.files import atomic_write_text
 
     path = _latest_file()
     path.parent.mkdir(parents=True, exist_ok=True)

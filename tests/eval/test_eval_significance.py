@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import ttest_rel
 
 from ragsift.errors import ConfigError
-from ragsift.eval.comparisons import annotate_significance, resolve_baseline
+from ragsift.eval.significance import annotate_significance, resolve_baseline
 from ragsift.eval.significance import compare_per_query, holm, paired_p_value, randomization_test, t_test
 
 

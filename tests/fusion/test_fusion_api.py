@@ -81,6 +81,13 @@ def test_fuse_validates_k_even_for_score_methods(two_runs):
         fuse(two_runs, "weighted", k=-1)
 
 
+@pytest.mark.parametrize("method", list(FusionMethod))
+def test_weights_past_the_limit_are_refused_not_overflowed(two_runs, method):
+    assert fuse(two_runs, method, k=0, weights={"A": 1e6, "B": 1e6}, normalization="zscore")
+    with pytest.raises(ConfigError, match=r"weights\['A'\]=1e\+308 is larger than 1e\+06; weights are relative"):
+        fuse(two_runs, method, k=0, weights={"A": 1e308, "B": 1e308})
+
+
 def test_fuse_output_is_plain_python(two_runs):
     for method in FusionMethod:
         for doc_id, score in fuse(two_runs, method):

@@ -73,7 +73,7 @@ def test_builds_the_reranker_from_settings(tiny_cross_encoder, tmp_path):
     settings = ServiceSettings(reranker_model=str(tiny_cross_encoder), cache=f"sqlite:{tmp_path / 'c.db'}")
     app = create_app(settings)
     state = app.state.ragsift
-    assert state.model_id == str(tiny_cross_encoder)  # no served_model_name: the model's own name
+    assert state.model_id == tiny_cross_encoder.name  # no served_model_name: the model folder's name, not its path
     with TestClient(app) as client:
         wait_ready(client)
         assert state.tokens is not None and state.tokens.max_length == 128  # capped to the model

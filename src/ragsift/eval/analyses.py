@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from ragsift.errors import ConfigError
-from ragsift.eval.comparisons import run_key
+from ragsift.eval.significance import run_key
 from ragsift.eval.cost import cost_accuracy, mean_tokens, token_counter
 from ragsift.eval.first_stage import docs_run
 from ragsift.eval.grid import Grid, GridRun, SplitQueries
@@ -120,7 +120,7 @@ def judge_section(
 ) -> dict:
     """Faithfulness and answer relevancy of the selected runs; details go to ``OUT/judge.jsonl``."""
     from ragsift.eval.judge import JudgeItem, LLMJudge
-    from ragsift.eval.report import _atomic_write_text
+    from ragsift.files import atomic_write_text
 
     selected = _judge_selection(records, cfg, baseline)
     judge = LLMJudge(cfg.judge, _embedder(collections))
@@ -139,7 +139,7 @@ def judge_section(
         record["judge"] = report.summary()
         record["rag"].update({k: v for k, v in report.summary().items() if k in ("faithfulness", "answer_relevancy") and v is not None})
         lines += [json.dumps({"run": key, **row}, ensure_ascii=False) for row in report.details]
-    _atomic_write_text(Path(cfg.out_dir) / "judge.jsonl", "\n".join(lines) + "\n")
+    atomic_write_text(Path(cfg.out_dir) / "judge.jsonl", "\n".join(lines) + "\n")
     return {
         "model": cfg.judge.model,
         "base_url": cfg.judge.base_url,

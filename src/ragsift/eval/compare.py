@@ -12,10 +12,9 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from ragsift.eval.comparisons import run_key
 from ragsift.eval.metrics import metric_sort_key
 from ragsift.eval.report import load_results
-from ragsift.eval.significance import paired_p_value
+from ragsift.eval.significance import paired_p_value, run_key
 
 __all__ = ["compare_files", "render_comparison"]
 

@@ -30,16 +30,15 @@ Per-query values live next to it in ``per_query.json`` (``{"metrics": [...], "ru
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
 from ragsift.errors import BadInputError, ConfigError
+from ragsift.files import atomic_write_text
 from ragsift.eval.metrics import metric_sort_key
 
 __all__ = ["write_results", "load_results", "render_markdown", "validate_results"]
@@ -200,32 +199,6 @@ def render_markdown(results: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):  # not supported on every platform (e.g. Windows)
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temp file in the same directory, flush and fsync, then ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
 def write_results(out_dir: str | os.PathLike[str], results: Mapping[str, Any]) -> tuple[Path, Path]:
     """Validate ``results`` and write ``out_dir/results.json`` and ``out_dir/results.md`` atomically.
 
@@ -241,8 +214,8 @@ def write_results(out_dir: str | os.PathLike[str], results: Mapping[str, Any]) -
     md_text = render_markdown(doc)
     directory.mkdir(parents=True, exist_ok=True)
     json_path, md_path = directory / "results.json", directory / "results.md"
-    _atomic_write_text(json_path, json_text)
-    _atomic_write_text(md_path, md_text)
+    atomic_write_text(json_path, json_text)
+    atomic_write_text(md_path, md_text)
     return json_path, md_path
 
 

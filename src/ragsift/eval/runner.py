@@ -28,17 +28,18 @@ from ragsift._enums import parse_enum
 from ragsift.errors import BadInputError, ConfigError
 from ragsift.eval import analyses
 from ragsift.eval.anchors import anchors_for
-from ragsift.eval.comparisons import annotate_significance, resolve_baseline, run_key
 from ragsift.eval.first_stage import docs_run, ranked_run
 from ragsift.eval.grid import Grid, GridRun, SplitQueries
 from ragsift.eval.judge import JudgeConfig
 from ragsift.eval.latency import percentiles
 from ragsift.eval.metrics import evaluate_per_query, parse_metrics
 from ragsift.eval.rag_metrics import context_metrics
-from ragsift.eval.report import _atomic_write_text, write_results
+from ragsift.eval.report_sections import STAGES
+from ragsift.eval.report import write_results
+from ragsift.files import atomic_write_text
 from ragsift.eval.rerank_stage import EvalReranker, build_eval_reranker, parse_reranker_spec, reranker_label, training_manifest
 from ragsift.eval.retrievers import GRID_RETRIEVERS, RETRIEVERS, check_retrievers, retriever_options, retriever_spec
-from ragsift.eval.significance import SignificanceTest
+from ragsift.eval.significance import SignificanceTest, annotate_significance, resolve_baseline, run_key
 from ragsift.index.collection import Collection, CollectionConfig
 from ragsift.ingest import ChunkingConfig, ChunkMode, load_beir
 from ragsift.pipeline.rerank import RerankOptions
@@ -61,7 +62,6 @@ DEFAULT_METRICS = (
     "ndcg@10", "mrr@10", "recall@5", "recall@10", "recall@100", "precision@5", "precision@10", "precision@100",
     "map@100", "hit@5",
 )
-STAGES = ("retrieve", "fuse", "rerank", "total")
 
 
 def _default_parent_child() -> ChunkingConfig:
@@ -378,7 +378,7 @@ def _config_section(cfg: EvalConfig, collections: dict[str, Collection]) -> dict
 
 
 def _write_json(path: Path, data: dict) -> None:
-    _atomic_write_text(path, json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n")
+    atomic_write_text(path, json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n")
 
 
 def _announce(text: str) -> None:

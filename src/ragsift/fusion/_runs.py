@@ -6,8 +6,8 @@ Conventions used by every fusion method:
   element has rank 1.
 * Duplicate ids inside one run: the first (best) occurrence is kept and later ones are dropped
   *before* anything else happens, so ranks and score statistics are those of the deduplicated run.
-* A weight missing for a run defaults to 1.0. Weights must be finite and >= 0, not all zero, and
-  name runs that exist.
+* A weight missing for a run defaults to 1.0. Weights must be finite, in [0, MAX_WEIGHT], not all
+  zero, and name runs that exist.
 * Output has each id once, sorted by fused score descending; ties are broken by the best 1-based
   rank among runs with a positive weight, then the best rank in any run, then id ascending. With
   all weights positive (the default) that is simply "best rank in any input, then id".
@@ -25,6 +25,9 @@ Runs = Mapping[str, Run]
 Fused = list[tuple[str, float]]
 
 _NO_RANK = math.inf
+MAX_WEIGHT = 1e6
+"""Largest weight: weights only matter relative to each other, and sums of weights near the float
+maximum overflow."""
 
 
 def dedupe(name: str, run: Run) -> list[tuple[str, float]]:
@@ -80,6 +83,11 @@ def _check_weight(name: str, value: object) -> float:
     weight = float(value)
     if not math.isfinite(weight) or weight < 0:
         raise ConfigError(f"weights[{name!r}]={value!r} is not allowed; use a finite float >= 0")
+    if weight > MAX_WEIGHT:
+        raise ConfigError(
+            f"weights[{name!r}]={value!r} is larger than {MAX_WEIGHT:g}; weights are relative, so scale them all "
+            "down (e.g. 0.3 and 0.7)"
+        )
     return weight
 
 

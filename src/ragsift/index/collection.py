@@ -46,17 +46,11 @@ import numpy as np
 from ragsift.errors import BadInputError, CollectionError, ConfigError, UnknownDocumentError
 from ragsift.index.records import RecordLog
 from ragsift.index.sparse import BM25Params, SparseIndex
-from ragsift.index.store import (
-    DEFAULT_LOCK_TIMEOUT,
-    atomic_write_text,
-    fsync_dir,
-    fsync_tree,
-    remove_tree,
-    writer_lock,
-)
+from ragsift.files import atomic_write_text, fsync_dir, fsync_tree
+from ragsift.index.store import DEFAULT_LOCK_TIMEOUT, remove_tree, writer_lock
 from ragsift.ingest import ChunkingConfig, chunk_documents
 from ragsift.ingest.limits import DEFAULT_LIMITS, DocumentLimits, check_document
-from ragsift.types import Chunk, Document
+from ragsift.types import Chunk, Document, passage_text
 
 __all__ = ["Collection", "CollectionConfig", "FORMAT", "VERSION"]
 
@@ -334,8 +328,8 @@ class Collection:
 
     @staticmethod
     def index_text(chunk: Chunk) -> str:
-        """The text that is indexed for a chunk: its document title, then the chunk text."""
-        return f"{chunk.title}\n{chunk.text}" if chunk.title else chunk.text
+        """The text that is indexed for a chunk: its document title, then the chunk text (:func:`ragsift.types.passage_text`)."""
+        return passage_text(chunk.title, chunk.text)
 
     # ------------------------------------------------------------------ writes
     def add(self, documents: Iterable[Document], *, show_progress: bool = False) -> dict[str, int]:

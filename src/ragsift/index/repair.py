@@ -16,7 +16,8 @@ from pathlib import Path
 
 from ragsift.errors import CollectionError
 from ragsift.index.collection import MANIFEST, Collection, CollectionConfig, generation_dirs
-from ragsift.index.store import DEFAULT_LOCK_TIMEOUT, atomic_write_text, writer_lock
+from ragsift.files import atomic_write_text
+from ragsift.index.store import DEFAULT_LOCK_TIMEOUT, writer_lock
 
 __all__ = ["RepairReport", "repair"]
 

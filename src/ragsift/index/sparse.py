@@ -61,6 +61,15 @@ class SparseIndex:
         self._tf_indptr = np.zeros(1, dtype=np.int64)
         self._retriever = None
 
+    def copy(self) -> "SparseIndex":
+        """An independent copy; arrays are shared because :meth:`add`/:meth:`keep` replace them, never write into them."""
+        twin = SparseIndex(self.analyzer, self.params)
+        twin.terms = list(self.terms)
+        twin.vocab = dict(self.vocab)
+        twin._tf_data, twin._tf_indices, twin._tf_indptr = self._tf_data, self._tf_indices, self._tf_indptr
+        twin._retriever = self._retriever
+        return twin
+
     # ----------------------------------------------------------------- contents
     def __len__(self) -> int:
         return len(self._tf_indptr) - 1

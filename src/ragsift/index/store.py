@@ -1,47 +1,17 @@
-"""Atomic file-system helpers: temp-then-rename writes, fsync, and a writer lock."""
+"""Collection file helpers: JSON Lines records, the writer lock, tree removal (atomic writes: :mod:`ragsift.files`)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Iterable, Iterator
 
 from ragsift.errors import CollectionBusyError, CollectionError
 
-__all__ = ["atomic_write_text", "write_jsonl", "read_jsonl", "fsync_dir", "fsync_tree", "writer_lock", "DEFAULT_LOCK_TIMEOUT"]
-
-
-def fsync_dir(path: Path) -> None:
-    """Flush a directory entry (so a rename inside it survives a power loss)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_tree(root: Path) -> None:
-    """fsync every file and directory under ``root``."""
-    for dirpath, _, filenames in os.walk(root):
-        for name in filenames:
-            with open(Path(dirpath) / name, "rb") as fh:
-                os.fsync(fh.fileno())
-        fsync_dir(Path(dirpath))
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: temp file in the same directory, fsync, rename."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+__all__ = ["write_jsonl", "read_jsonl", "writer_lock", "remove_tree", "DEFAULT_LOCK_TIMEOUT"]
 
 
 def write_jsonl(path: Path, rows: Iterable[dict]) -> None:

@@ -34,6 +34,7 @@ import numpy as np
 
 from ragsift._enums import parse_enum
 from ragsift._lazy import require
+from ragsift.files import atomic_write
 from ragsift.errors import BadInputError, CollectionError, ConfigError
 
 __all__ = [
@@ -196,6 +197,23 @@ class VectorIndex:
         self._index = index
         return self
 
+    def extended(self, vectors: np.ndarray) -> VectorIndex:
+        """A new index holding this one's vectors followed by ``vectors``; this one is left unchanged.
+
+        Copies the built FAISS index and adds to the copy (no graph rebuild for HNSW), so a writer
+        can extend the index that searches are reading.
+        """
+        vectors = _as_matrix(vectors, self.dim, "vectors")
+        twin = VectorIndex(
+            self.dim, kind=self.kind, hnsw_m=self.hnsw_m, ef_construction=self.ef_construction, ef_search=self.ef_search
+        )
+        if self._index is None:
+            return twin.build(vectors)
+        twin._index = _faiss().clone_index(self._index)
+        if len(vectors):
+            twin._index.add(vectors)
+        return twin
+
     def search(self, query: np.ndarray, k: int, *, allowed: np.ndarray | None = None) -> Ranked:
         """Top-``k`` rows by inner product for one query vector: ``(positions, scores)``, best first.
 
@@ -265,14 +283,7 @@ class VectorIndex:
             return None
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        try:
-            _faiss().write_index(self._index, str(tmp))
-            with open(tmp, "rb+") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic_write(path, lambda tmp: _faiss().write_index(self._index, str(tmp)))
         return path
 
     @classmethod

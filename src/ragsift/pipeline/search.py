@@ -20,6 +20,7 @@ from ragsift.fusion import FusionMethod, fuse
 from ragsift.index.collection import Collection
 from ragsift.index.filters import FilterLike, as_filter
 from ragsift.index.retriever import Ranking, Retriever, open_retrievers
+from ragsift.ingest.limits import safe_metadata
 from ragsift.pipeline.rerank import RerankOptions, rerank_hits
 from ragsift.types import Hit
 
@@ -197,7 +198,7 @@ def expand_hits(
             continue  # a better child of this parent came first
         seen.add(unit.id)
         scores = {name: s[chunk_id] for name, s in source.items() if chunk_id in s}
-        meta = dict(unit.metadata)
+        meta = safe_metadata(unit.metadata)  # stored before the limits existed: never break a result
         if unit.headings:
             meta["headings"] = list(unit.headings)
         if unit is not chunk:

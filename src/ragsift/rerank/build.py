@@ -20,10 +20,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from ragsift._lazy import require
+from ragsift.files import atomic_write_dir
 from ragsift.errors import ConfigError, ModelNotFoundError
 
 __all__ = ["BUILD_MANIFEST", "build_cross_encoder_from_encoder"]
@@ -83,7 +83,7 @@ def build_cross_encoder_from_encoder(
         "seed": seed,
         "head": "random (untrained): scores carry no relevance signal until the model is fine-tuned",
     }
-    _write_atomically(out, lambda staging: _save(model, src, staging, manifest))
+    atomic_write_dir(out, lambda staging: _save(model, src, staging, manifest))
     return out
 
 
@@ -152,21 +152,3 @@ def _save(model, src: Path, staging: Path, manifest: dict) -> None:
             "Fix: pass a folder saved with its tokenizer"
         )
     (staging / BUILD_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-
-
-def _write_atomically(out: Path, write) -> None:
-    """Call ``write(staging_dir)`` then move the staging folder to ``out`` (replacing a previous build)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        write(staging)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(staging, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise

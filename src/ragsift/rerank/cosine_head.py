@@ -23,7 +23,7 @@ from typing import Any
 from ragsift._lazy import require
 from ragsift.errors import ConfigError
 
-__all__ = ["MODEL_TYPE", "register", "is_cosine_config", "new_cosine_model"]
+__all__ = ["MODEL_TYPE", "register", "new_cosine_model"]
 
 MODEL_TYPE = "ragsift-cosine-bert"
 INIT_SCALE = 20.0  # w at start: cosines span ~[-0.2, 0.9]; x20 gives a softmax that can pick a positive
@@ -99,11 +99,6 @@ def register() -> None:
         transformers.AutoModelForSequenceClassification.register(config_cls, model_cls)
     except ValueError:
         pass
-
-
-def is_cosine_config(config: dict) -> bool:
-    """Whether a ``config.json`` (as a dict) describes this model."""
-    return config.get("model_type") == MODEL_TYPE
 
 
 def new_cosine_model(encoder_dir: Any, *, num_layers: int | None = None) -> Any:

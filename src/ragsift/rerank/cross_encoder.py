@@ -382,7 +382,7 @@ def _sample_features(tokenizer: Any, n: int, names: Sequence[str], max_length: i
 
 def resolve_cross_encoder(model: Any) -> str:
     """Absolute path of an existing local folder, or a hub repo id unchanged; errors name the fix."""
-    from ragsift.index.embedder import _looks_like_path
+    from ragsift.config import looks_like_path
 
     if not isinstance(model, (str, os.PathLike)) or not os.fspath(model).strip():
         raise ConfigError(
@@ -396,7 +396,7 @@ def resolve_cross_encoder(model: Any) -> str:
         return str(path.resolve())
     if path.exists():
         raise ModelNotFoundError(f"model={value!r} is a file, not a model folder. Fix: pass the folder with config.json")
-    if _looks_like_path(value):
+    if looks_like_path(value):
         raise ModelNotFoundError(
             f"model={value!r}: no such directory ({path.resolve()}). Fix: pass an existing local "
             "cross-encoder folder or a Hugging Face model name such as 'org/name'"

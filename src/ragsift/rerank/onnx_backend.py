@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ragsift._lazy import require
+from ragsift.files import atomic_write, atomic_write_text
 from ragsift.errors import ConfigError, RagsiftError
 
 __all__ = [
@@ -132,11 +133,11 @@ def export_verified(
     """Export ``model``'s logits to ``path``; raise OnnxExportError if it differs from torch."""
     torch = require("torch")
     names = list(input_names)
-    tmp = _tmp_name(path)
     wrapper = _logits_module(model, names).eval()
     args = tuple(torch.from_numpy(trace_features[n]) for n in names)
     axes = {n: {0: "batch", 1: "sequence"} for n in names} | {"logits": {0: "batch"}}
-    try:
+
+    def export(tmp: Path) -> float:
         # Tracer warnings (values treated as constants) are what the verification below checks.
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
@@ -154,9 +155,9 @@ def export_verified(
                 "verification sample, so it was discarded. Fix: use backend='torch' for this model, or "
                 "report the model name and versions of torch/transformers/onnxruntime"
             )
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        return diff
+
+    diff = atomic_write(path, export)
     _write_sidecar(path, names, {"kind": "fp32", "max_abs_diff_vs_torch": diff})
     return diff
 
@@ -164,18 +165,17 @@ def export_verified(
 def quantize_int8(fp32: Path, int8: Path, input_names: Sequence[str], verify_features: dict[str, np.ndarray]) -> float:
     """Dynamic int8 quantization of MatMul weights (per channel, reduced range) to ``int8``."""
     quantization = require("onnxruntime.quantization", extra="onnx")
-    tmp = _tmp_name(int8)
-    try:
+    names = list(input_names)
+
+    def quantize(tmp: Path) -> float:
         quantization.quantize_dynamic(
             str(fp32), str(tmp), per_channel=True, reduce_range=True,
             op_types_to_quantize=["MatMul"], weight_type=quantization.QuantType.QInt8,
         )  # fmt: skip
-        names = list(input_names)
         quantized = OnnxRunner(tmp, names, threads=1)(verify_features)
-        diff = float(np.max(np.abs(quantized - OnnxRunner(fp32, names, threads=1)(verify_features))))
-        os.replace(tmp, int8)
-    finally:
-        tmp.unlink(missing_ok=True)
+        return float(np.max(np.abs(quantized - OnnxRunner(fp32, names, threads=1)(verify_features))))
+
+    diff = atomic_write(int8, quantize)
     _write_sidecar(int8, list(input_names), {"kind": "int8", "max_abs_diff_vs_fp32": diff})
     return diff
 
@@ -245,14 +245,7 @@ def _write_sidecar(path: Path, input_names: list[str], extra: dict) -> None:
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **extra,
     }
-    sidecar = path.with_suffix(".json")
-    tmp = _tmp_name(sidecar)
-    tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, sidecar)
-
-
-def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
 
 
 def _make_dir(onnx_dir: Path) -> None:

@@ -5,8 +5,9 @@ Lifecycle:
 1. ``create_app`` validates everything cheap: it builds the reranker object (no model loading),
    the model thread, the batcher, the metrics and the middleware, and puts a
    :class:`~ragsift.service.state.ServiceState` on ``app.state.ragsift``;
-2. the lifespan starts the batcher and a loading task: the model's ``warm_up`` on the model
-   thread, the collection (opened and warmed up when configured), the tokenizer, then one warm-up
+2. the lifespan starts the batcher and a loading task: the collection (opened when configured;
+   a bad one fails the start before the model loads), the model's ``warm_up`` on the model
+   thread, the collection's warm-up, the tokenizer, then one warm-up
    request through the real scoring path; only then ``ready`` turns true (``/v1/health/ready`` →
    200). Liveness answers 200 throughout. A failed start keeps readiness at 503 with the error and
    makes :func:`run` exit with it;
@@ -18,8 +19,8 @@ Lifecycle:
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
+import os
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -30,14 +31,14 @@ from fastapi import APIRouter, FastAPI
 
 import ragsift
 from ragsift._lazy import require
-from ragsift.errors import ConfigError
+from ragsift.errors import ConfigError, RagsiftError
 from ragsift.rerank.base import Reranker
 from ragsift.rerank.cache import open_cache
 from ragsift.service.batching import MicroBatcher
-from ragsift.service.errors import install_error_handlers
+from ragsift.service.errors import describe_validation_errors, install_error_handlers
 from ragsift.service.metrics import ServiceMetrics
 from ragsift.service.middleware import AccessLogMiddleware, APIKeyMiddleware, BodyLimitMiddleware, TimeoutMiddleware
-from ragsift.service.routes import cohere, health, nim, tei
+from ragsift.service.routes import cohere, documents, health, nim, search, tei
 from ragsift.service.scoring import ModelRunner, ServedReranker, Truncate
 from ragsift.service.settings import ServiceSettings
 from ragsift.service.state import ServiceState
@@ -48,7 +49,6 @@ logger = logging.getLogger("ragsift.service")
 
 _WARM_UP_QUERY = "warm-up query"
 _WARM_UP_PASSAGE = "a short passage that warms up the whole scoring path"
-_OWN_API = ("search", "documents")  # ragsift.service.routes.<name>, included when present
 
 
 def create_app(
@@ -63,6 +63,7 @@ def create_app(
     app = FastAPI(title="ragsift", version=ragsift.__version__, lifespan=_lifespan)
     app.state.ragsift = state
     install_error_handlers(app)
+    describe_validation_errors(app)
     routers = _routers()
     for router in routers:
         app.include_router(router)
@@ -113,8 +114,21 @@ def build_reranker(settings: ServiceSettings) -> Reranker:
 
 
 def _model_names(settings: ServiceSettings, model: Reranker) -> tuple[str, ...]:
-    names = [settings.served_model_name, str(model.name), settings.reranker_model]
+    """Ids a request's ``model`` may name; the first is shown (``/v1/models``, errors).
+
+    A model loaded from a folder is shown by the folder's name, never by its filesystem path
+    (the path is still accepted as an id).
+    """
+    given = [n for n in (str(model.name), settings.reranker_model) if n]
+    names = [settings.served_model_name, *(public_model_name(n) for n in given), *given]
     return tuple(dict.fromkeys(n for n in names if n))
+
+
+def public_model_name(name: str) -> str:
+    """``name`` as it may be shown to clients: a local path becomes its last component."""
+    if name.startswith(("/", "./", "../", "~")) or "\\" in name or os.path.isdir(name):
+        return os.path.basename(os.path.normpath(os.path.expanduser(name))) or name
+    return name
 
 
 def _searcher(collection: Any, reranker: Reranker) -> Any:
@@ -124,19 +138,7 @@ def _searcher(collection: Any, reranker: Reranker) -> Any:
 
 
 def _routers() -> list[APIRouter]:
-    routers = [health.router, nim.router, cohere.router, tei.router]
-    for name in _OWN_API:
-        module_name = f"ragsift.service.routes.{name}"
-        # ragsift's own /v1/search and /v1/documents routes live in modules that may not exist yet;
-        # only their absence is tolerated (an import error inside them still raises).
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        routers.append(module.router)
-    return routers
+    return [health.router, nim.router, cohere.router, tei.router, search.router, documents.router]
 
 
 # ---------------------------------------------------------------------------- lifespan
@@ -161,12 +163,12 @@ async def _load(state: ServiceState) -> None:
     """Load and warm up everything, then mark the state ready (or record why not)."""
     start = time.perf_counter()
     try:
-        await state.runner.run(state.runner.warm_up)
-        if state.collection is None and state.settings.collection is not None:
+        if state.collection is None and state.settings.collection is not None:  # first: fails fast
             from ragsift.index.collection import Collection
 
             state.collection = await asyncio.to_thread(Collection.open, state.settings.collection)
             state.searcher = _searcher(state.collection, state.reranker)
+        await state.runner.run(state.runner.warm_up)
         if state.searcher is not None:
             await asyncio.to_thread(state.searcher.warm_up)
         from ragsift.service.tokens import TokenCounter
@@ -177,7 +179,8 @@ async def _load(state: ServiceState) -> None:
         raise
     except Exception as exc:
         state.load_error = exc
-        logger.error("startup failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
+        expected = isinstance(exc, RagsiftError)  # a clear error needs no traceback
+        logger.error("startup failed: %s: %s", type(exc).__name__, exc, exc_info=None if expected else exc)
         if state.on_load_error is not None:
             state.on_load_error(exc)
         return

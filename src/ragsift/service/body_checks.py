@@ -4,8 +4,10 @@ JSON can carry values that parse but are not usable: a lone UTF-16 surrogate (``
 which is not text and cannot be encoded as UTF-8, and numbers too large for a float or an
 integer of any model (``1`` followed by 400 zeros, ``1e400``). Rather than checking each field
 of each route, the body limit middleware hands every body to :func:`check_json_body`, which
-answers 400 naming the field (``query.text``, ``passages[3].text``) before routing. Bodies without
-such escapes or long numbers — nearly all — cost one regular-expression scan.
+answers 400 naming the field (``query.text``, ``passages[3].text``) before routing. A surrogate
+counts whether it is escaped or sent as raw bytes (which ``json.loads`` accepts); UTF-16 and UTF-32
+bodies, which ``json.loads`` also reads, are always parsed and checked. UTF-8 bodies without such
+escapes, bytes or long numbers — nearly all — cost one regular-expression scan.
 """
 
 from __future__ import annotations
@@ -22,18 +24,28 @@ __all__ = ["check_json_body", "MAX_JSON_INT"]
 MAX_JSON_INT = 2**63 - 1
 """Largest integer magnitude a request may carry."""
 
-_SUSPECT = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}|[0-9]{19,}|[eE][+-]?[0-9]{3,}|NaN|Infinity")
+# A surrogate arrives escaped (``\\ud800``) or as its raw 3-byte UTF-8 form (``ED A0..BF xx``), which
+# is not valid UTF-8 but which Python's ``json.loads`` of bytes decodes with ``surrogatepass``.
+_SUSPECT = re.compile(
+    rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}|\xed[\xa0-\xbf]|[0-9]{19,}|[eE][+-]?[0-9]{3,}|NaN|Infinity"
+)
 
 
 def check_json_body(body: bytes) -> None:
     """BadInputError (400) naming the first field with a lone surrogate or an out-of-range number."""
-    if not _SUSPECT.search(body):
+    if not _SUSPECT.search(body) and not _utf16_or_32(body):
         return
     try:
         value = json.loads(body)
     except (ValueError, RecursionError):
         return  # malformed JSON: the route's parser answers it
     _walk(value)
+
+
+def _utf16_or_32(body: bytes) -> bool:
+    """Whether ``json.loads`` would read ``body`` as UTF-16 or UTF-32 (a BOM, or a NUL in the first
+    character), where the scan for escapes and long numbers sees interleaved NULs and cannot match."""
+    return body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in body[:4]
 
 
 def _walk(value: Any) -> None:

@@ -33,6 +33,7 @@ The top-level ``message`` duplicates ``error.message`` because Cohere's API answ
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import dataclass
@@ -73,6 +74,7 @@ __all__ = [
     "install_error_handlers",
     "ErrorBody",
     "error_responses",
+    "describe_validation_errors",
     "SCORING_ERRORS",
 ]
 
@@ -151,9 +153,60 @@ _STATUS_TEXT = {
 }
 
 
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}}
+_STATUS_HEADERS = {
+    401: {"WWW-Authenticate": {"description": "Always 'Bearer'.", "schema": {"type": "string"}}},
+    429: _RETRY_AFTER,
+    503: _RETRY_AFTER,
+}
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` declaring ``statuses`` with the error body schema (for route decorators)."""
-    return {status: {"model": ErrorBody, "description": _STATUS_TEXT[status]} for status in statuses}
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        responses[status] = {"model": ErrorBody, "description": _STATUS_TEXT[status]}
+        if status in _STATUS_HEADERS:
+            responses[status]["headers"] = _STATUS_HEADERS[status]
+    return responses
+
+
+def describe_validation_errors(app: FastAPI) -> None:
+    """Make ``app.openapi()`` describe FastAPI's own 422 answers with :class:`ErrorBody`.
+
+    FastAPI declares a 422 with its ``HTTPValidationError`` schema for every route with parameters
+    that does not declare one; the answer is really an :class:`ErrorBody` (see :func:`error_body`).
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _error_body_for_422(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _error_body_for_422(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` with FastAPI's default 422 responses pointing at ErrorBody, and its unused schemas dropped."""
+    schemas = spec.get("components", {}).get("schemas", {})
+    if "ErrorBody" not in schemas:
+        return spec  # no route declares errors, so no schema to point to
+    fastapi_422 = "#/components/schemas/HTTPValidationError"
+    for item in spec.get("paths", {}).values():
+        for operation in item.values():
+            responses = operation.get("responses", {})
+            schema = responses.get("422", {}).get("content", {}).get("application/json", {}).get("schema", {})
+            if schema.get("$ref") == fastapi_422:
+                responses["422"] = {
+                    "description": _STATUS_TEXT[422],
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+                }
+    if fastapi_422 not in json.dumps(spec):
+        schemas.pop("HTTPValidationError", None)
+        if "#/components/schemas/ValidationError" not in json.dumps(spec):
+            schemas.pop("ValidationError", None)
+    return spec
 
 
 #: Statuses a POST route that scores passages can answer besides 200.
@@ -235,7 +288,7 @@ def _headers(exc: BaseException, rule: ErrorRule) -> dict[str, str]:
 
 def error_body(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
     """``(status, JSON body, headers)`` for ``exc``."""
-    syntax = _json_syntax_error(exc) if isinstance(exc, RequestValidationError) else None
+    syntax = _json_syntax_error(exc) if isinstance(exc, RequestValidationError) else _unreadable_body(exc)
     if syntax is not None:
         exc = MalformedJSONError(syntax)
     rule = rule_for(exc)
@@ -252,6 +305,25 @@ def error_response(exc: BaseException) -> JSONResponse:
     if status == 500:
         logger.error("unhandled %s: %s", type(exc).__name__, exc, exc_info=exc)
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+_UNREADABLE = "There was an error parsing the body"  # FastAPI's 400 when its JSON parser raised
+
+
+def _unreadable_body(exc: BaseException) -> str | None:
+    """A message for FastAPI's 400 on a body its JSON parser could not read, else None."""
+    if not (isinstance(exc, StarletteHTTPException) and exc.status_code == 400 and exc.detail == _UNREADABLE):
+        return None
+    cause = exc.__cause__
+    if isinstance(cause, RecursionError):
+        reason = "it is nested too deeply"
+    elif isinstance(cause, UnicodeDecodeError):
+        reason = f"it is not valid UTF-8 ({cause.reason} at byte {cause.start})"
+    elif isinstance(cause, ValueError) and "digits" in str(cause):
+        reason = "it holds a number with thousands of digits"
+    else:
+        reason = "it could not be decoded"
+    return f"the body is not valid JSON: {reason}; send a UTF-8 JSON object"
 
 
 def _json_syntax_error(exc: RequestValidationError) -> str | None:

@@ -27,6 +27,10 @@ Setting                    Environment                           Default / meani
 ``max_chars_per_passage``  ``RAGSIFT_MAX_CHARS_PER_PASSAGE``     ``50000``
 ``max_query_chars``        ``RAGSIFT_MAX_QUERY_CHARS``           ``10000``
 ``max_body_bytes``         ``RAGSIFT_MAX_BODY_BYTES``            ``10485760`` (10 MiB)
+``max_document_bytes``     ``RAGSIFT_MAX_DOCUMENT_BYTES``        ``1048576`` (1 MiB) per document
+                                                                 written (``/v1/documents``), as JSON
+``write_lock_timeout_s``   ``RAGSIFT_WRITE_LOCK_TIMEOUT_S``      ``10``: wait for another writer of
+                                                                 the collection, then 503
 ``batch_max_size``         ``RAGSIFT_BATCH_MAX_SIZE``            ``64`` (query, passage) pairs
 ``batch_max_wait_ms``      ``RAGSIFT_BATCH_MAX_WAIT_MS``         ``5``
 ``queue_max``              ``RAGSIFT_QUEUE_MAX``                 ``64`` waiting requests, then 429
@@ -80,6 +84,8 @@ class ServiceSettings(BaseModel):
     max_chars_per_passage: int = Field(50_000, ge=1)
     max_query_chars: int = Field(10_000, ge=1)
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    max_document_bytes: int = Field(1024 * 1024, ge=1)
+    write_lock_timeout_s: float = Field(10.0, ge=0)
     batch_max_size: int = Field(64, ge=1)
     batch_max_wait_ms: float = Field(5.0, ge=0, le=1000)
     queue_max: int = Field(64, ge=1)

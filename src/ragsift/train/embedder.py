@@ -158,7 +158,7 @@ def train_embedder(cfg: EmbedderTrainConfig) -> dict[str, Any]:
 
     embedder = SentenceTransformerEmbedder(cfg.base, max_seq_length=cfg.max_seq_length)
     embedder.load()
-    model = embedder._loaded()
+    model = embedder.model
     train_start = time.perf_counter()
     train_log = fit_examples(model, examples, cfg)
     manifest = {

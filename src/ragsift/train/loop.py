@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from ragsift.errors import ConfigError
+from ragsift.files import atomic_write_dir
 
 __all__ = ["StepClock", "TrainLog", "linear_warmup_decay", "check_out_dir", "write_model_dir", "positive", "fraction"]
 
@@ -78,22 +76,12 @@ def check_out_dir(out: Path, manifest_name: str) -> None:
 
 def write_model_dir(out: Path, write: Callable[[Path], None], manifest_name: str, manifest: dict) -> Path:
     """Call ``write(staging)``, add the manifest, then move the staging folder to ``out`` (replacing an old one)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+
+    def fill(staging: Path) -> None:
         write(staging)
         (staging / manifest_name).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(staging, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out
+
+    return atomic_write_dir(out, fill)
 
 
 def positive(value: Any, param: str, *, kind: type = int, allow_zero: bool = False, allow_none: bool = False):

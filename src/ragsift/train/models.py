@@ -68,10 +68,9 @@ def resolve_base_dir(base: str | os.PathLike | None) -> Path:
         if not (path / "config.json").is_file():
             raise ModelNotFoundError(f"--base {value!r} is a folder without config.json; pass a transformers model folder")
         return path.resolve()
-    from ragsift.config import hub_offline
-    from ragsift.index.embedder import _looks_like_path
+    from ragsift.config import hub_offline, looks_like_path
 
-    if _looks_like_path(value):
+    if looks_like_path(value):
         raise ModelNotFoundError(f"--base {value!r}: no such directory ({path.resolve()}). Fix: pass an existing model folder or a hub name 'org/name'")
     hub = require("huggingface_hub")
     try:

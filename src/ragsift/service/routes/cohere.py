@@ -21,6 +21,7 @@ Field                   v1                                          v2
 ``max_chunks_per_doc``  accepted, ignored (one chunk per document)  —
 ======================  ==========================================  =====================================
 
+A document object nested more than :data:`MAX_DOCUMENT_DEPTH` levels deep is a 400.
 Documents over the model's limit are always truncated (``END``), as Cohere does; unknown fields
 (``relevant_spans``, ``priority``) are ignored. ``model`` naming another model is a 404.
 """
@@ -37,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr
 
 from ragsift.errors import BadInputError
 from ragsift.rerank.base import rank
+from ragsift.service.errors import SCORING_ERRORS, error_responses
 from ragsift.service.routes._common import check_limits, get_state, score_passages
 from ragsift.service.scoring import Truncate
 from ragsift.service.state import ServiceState
@@ -46,6 +48,10 @@ __all__ = ["router"]
 router = APIRouter(tags=["Cohere"])
 
 Document = StrictStr | dict[str, Any]
+
+MAX_DOCUMENT_DEPTH = 32
+"""Deepest nesting of objects/arrays in a document object (400 beyond): v1 returns the object as
+sent, and JSON nested some hundreds of levels deep cannot be written back."""
 
 
 class RerankV1Request(BaseModel):
@@ -83,14 +89,24 @@ class RerankResponse(BaseModel):
     meta: dict[str, Any]
 
 
-@router.post("/v1/rerank", response_model=RerankResponse, response_model_exclude_none=True)
+@router.post(
+    "/v1/rerank",
+    response_model=RerankResponse,
+    response_model_exclude_none=True,
+    responses=error_responses(*SCORING_ERRORS),
+)
 async def rerank_v1(body: RerankV1Request, request: Request) -> dict:
     texts = [_text(doc, i, body.rank_fields) for i, doc in enumerate(body.documents)]
     returned = [doc if isinstance(doc, dict) else {"text": doc} for doc in body.documents]
     return await _rerank(request, body, texts, returned if body.return_documents else None, version="1")
 
 
-@router.post("/v2/rerank", response_model=RerankResponse, response_model_exclude_none=True)
+@router.post(
+    "/v2/rerank",
+    response_model=RerankResponse,
+    response_model_exclude_none=True,
+    responses=error_responses(*SCORING_ERRORS),
+)
 async def rerank_v2(body: RerankV2Request, request: Request) -> dict:
     texts = [_text(doc, i, None) for i, doc in enumerate(body.documents)]
     returned = [{"text": t} for t in texts] if body.return_documents else None
@@ -131,6 +147,7 @@ async def _rerank(
 def _text(doc: Any, i: int, rank_fields: list[str] | None) -> str:
     if isinstance(doc, str):
         return doc
+    _check_depth(doc, i)
     if rank_fields:
         lines = [f"{name}: {doc[name]}" for name in rank_fields if name in doc and doc[name] is not None]
         if not lines:
@@ -143,6 +160,20 @@ def _text(doc: Any, i: int, rank_fields: list[str] | None) -> str:
             "or name the fields to rank with rank_fields"
         )
     return text
+
+
+def _check_depth(doc: dict[str, Any], i: int) -> None:
+    """BadInputError (400) when ``documents[i]`` nests objects or arrays deeper than MAX_DOCUMENT_DEPTH."""
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DOCUMENT_DEPTH:
+            raise BadInputError(
+                f"documents[{i}] is nested more than {MAX_DOCUMENT_DEPTH} levels deep; send a flatter object "
+                "(only its 'text' or its rank_fields are ranked)"
+            )
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
 
 
 async def _cut(state: ServiceState, texts: list[str], max_tokens: int | None) -> list[str]:

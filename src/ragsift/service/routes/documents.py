@@ -40,7 +40,7 @@ from typing import Any, Callable, TypeVar
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, StrictStr
 
-from ragsift.errors import BadInputError
+from ragsift.errors import BadInputError, UnknownDocumentError
 from ragsift.index.collection import Collection
 from ragsift.ingest.limits import check_text
 from ragsift.pipeline.search import Searcher
@@ -192,11 +192,22 @@ async def add_documents(body: AddDocumentsRequest, request: Request) -> dict:
     return {**counts, "documents": len(collection.documents)}
 
 
-@router.delete("/v1/documents/{doc_id:path}", response_model=DeleteDocumentResponse, responses=error_responses(400, 401, 404, 500, 503, 504))
+@router.delete("/v1/documents/{doc_id:path}", response_model=DeleteDocumentResponse, responses=error_responses(400, 401, 404, 413, 500, 503, 504))
 async def delete_document(doc_id: str, request: Request) -> dict:
     """Delete one document by id; 404 when the collection does not hold it."""
     state = get_state(request)
     state.require_ready()
     check_text(doc_id, "the document id in the path")
-    _, deleted = await commit_change(request.app, state, lambda c: c.delete([doc_id]))
+    if len(doc_id) > MAX_ID_CHARS:
+        raise BadInputError(f"the document id has {len(doc_id)} characters, more than {MAX_ID_CHARS}; no such id exists")
+
+    def delete(collection: Collection) -> int:
+        try:
+            return collection.delete([doc_id])
+        except UnknownDocumentError:
+            raise UnknownDocumentError(
+                f"no document with id {doc_id!r} in the served collection; nothing was deleted", ids=[doc_id]
+            ) from None
+
+    _, deleted = await commit_change(request.app, state, delete)
     return {"deleted": deleted}

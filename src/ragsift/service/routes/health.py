@@ -34,7 +34,10 @@ async def ready(request: Request) -> dict:
     return {"object": "health-response", "status": "ready", "message": "Service is ready."}
 
 
-@router.get("/v1/metrics", responses=error_responses(401, 500))
-@router.get("/metrics", responses=error_responses(401, 500))
+_PROMETHEUS = {200: {"description": "Prometheus text format.", "content": {"text/plain": {"schema": {"type": "string"}}}}}
+
+
+@router.get("/v1/metrics", response_class=Response, responses={**_PROMETHEUS, **error_responses(401, 500)})
+@router.get("/metrics", response_class=Response, responses={**_PROMETHEUS, **error_responses(401, 500)})
 async def metrics(request: Request) -> Response:
     return Response(get_state(request).metrics.render(), media_type=CONTENT_TYPE)

@@ -21,6 +21,7 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, StrictStr, field_validator
 
+from ragsift.service.errors import SCORING_ERRORS, error_responses
 from ragsift.service.routes._common import get_state, pair_tokens, score_passages
 from ragsift.service.scoring import Truncate
 
@@ -75,7 +76,12 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
-@router.post("/v1/ranking", response_model=RankingResponse, response_model_exclude_none=True)
+@router.post(
+    "/v1/ranking",
+    response_model=RankingResponse,
+    response_model_exclude_none=True,
+    responses=error_responses(*SCORING_ERRORS),
+)
 async def ranking(body: RankingRequest, request: Request) -> dict:
     state = get_state(request)
     state.check_model(body.model)
@@ -91,7 +97,7 @@ async def ranking(body: RankingRequest, request: Request) -> dict:
     return response
 
 
-@router.get("/v1/models", response_model=ModelList)
+@router.get("/v1/models", response_model=ModelList, responses=error_responses(401, 500, 504))
 async def models(request: Request) -> dict:
     state = get_state(request)
     card = {"id": state.model_id, "created": int(state.started_at), "root": state.model_id}

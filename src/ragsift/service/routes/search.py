@@ -62,6 +62,7 @@ from ragsift.pipeline.search import Mode, SearchOptions, SearchResult, Searcher
 from ragsift.rerank.base import Reranker, Scores
 from ragsift.rerank.identity import FirstStageReranker
 from ragsift.service.middleware import note_passages
+from ragsift.service.errors import SCORING_ERRORS, error_responses
 from ragsift.service.routes._common import get_state
 from ragsift.service.scoring import Truncate
 from ragsift.service.settings import ServiceSettings
@@ -238,7 +239,7 @@ async def _rerank(request: Request, state: ServiceState, plan: SearchPlan, hits:
     return ranked, (time.perf_counter() - start) * 1000.0
 
 
-@router.post("/v1/search", response_model=SearchResponse)
+@router.post("/v1/search", response_model=SearchResponse, responses=error_responses(*SCORING_ERRORS))
 async def search(body: SearchRequest, request: Request) -> dict:
     """Search the served collection; see the module docstring for the body and the response."""
     state = get_state(request)

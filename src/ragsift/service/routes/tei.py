@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
 
 from ragsift.errors import BadInputError
+from ragsift.service.errors import SCORING_ERRORS, error_responses
 from ragsift.service.routes._common import get_state, score_passages
 from ragsift.service.scoring import Truncate
 
@@ -39,7 +40,12 @@ class Rank(BaseModel):
     text: str | None = None
 
 
-@router.post("/rerank", response_model=list[Rank], response_model_exclude_none=True)
+@router.post(
+    "/rerank",
+    response_model=list[Rank],
+    response_model_exclude_none=True,
+    responses=error_responses(*(status for status in SCORING_ERRORS if status != 404)),  # no model field
+)
 async def rerank(body: RerankRequest, request: Request) -> list[dict]:
     get_state(request).require_ready()
     if body.truncation_direction.strip().lower() != "right":
