@@ -285,9 +285,9 @@ class Collection:
         if not self.config.dense:
             raise ConfigError(f"collection {self.path} was built without dense vectors (dense=False)")
         if self._embedder is None:
-            from ragsift.index.embedder import SentenceTransformerEmbedder
+            from ragsift.index.embedder import get_embedder
 
-            self._embedder = SentenceTransformerEmbedder(self.config.embed_model)
+            self._embedder = get_embedder(self.config.embed_model)
         self._embedder.load()
         return self._embedder
 

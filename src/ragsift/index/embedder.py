@@ -334,5 +334,9 @@ def _check_texts(texts: Sequence[str]) -> list[str]:
 
 
 def get_embedder(model: str | os.PathLike[str] | None = None, **kwargs: Any) -> SentenceTransformerEmbedder:
-    """Return a (not yet loaded) :class:`SentenceTransformerEmbedder` for ``model``."""
+    """The (not yet loaded) embedder for ``model``: the one place that maps a model spec to an embedder class.
+
+    Today every spec is a sentence-transformers model (a local folder or a hub name); a new
+    embedder type (a hosted API) is returned from here for its spec.
+    """
     return SentenceTransformerEmbedder(model, **kwargs)
