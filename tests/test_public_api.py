@@ -16,6 +16,7 @@ EXPECTED = {
     "CollectionError",
     "ConfigError",
     "Document",
+    "Filter",
     "Hit",
     "MissingDependencyError",
     "Mode",

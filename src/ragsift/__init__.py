@@ -13,6 +13,7 @@ from ragsift.errors import (
     RagsiftError,
 )
 from ragsift.index.collection import Collection, CollectionConfig
+from ragsift.index.filters import Filter
 from ragsift.pipeline.search import Mode, SearchOptions, SearchResult, Searcher
 from ragsift.types import Chunk, Document, Hit
 
@@ -27,6 +28,7 @@ __all__ = [
     "CollectionError",
     "ConfigError",
     "Document",
+    "Filter",
     "Hit",
     "MissingDependencyError",
     "Mode",
