@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,27 @@ def test_serve_on_a_bad_collection_exits_cleanly_without_traceback(tmp_path, dam
     assert run.returncode == 2
     assert "Traceback" not in run.stderr
     assert "ragsift serve: error:" in run.stderr
+
+
+def test_a_generation_written_by_another_process_is_served_without_restart(tmp_path):
+    path = tmp_path / "c"
+    coll = Collection.create(path, CollectionConfig(dense=False, chunking=ChunkingConfig(mode="none")))
+    coll.add([Document("a", "cats purr softly")])
+    settings = ServiceSettings(log_json=False, reload_interval_s=0.2)
+    with TestClient(create_app(settings, reranker=OverlapReranker(), collection=coll)) as client:
+        wait_ready(client)
+        src = tmp_path / "new.jsonl"
+        src.write_text('{"id": "zebra", "text": "zebras graze on the savanna"}\n', encoding="utf-8")
+        run = subprocess.run([sys.executable, "-m", "ragsift.cli", "index", str(src), "-c", str(path), "-q"],
+                             capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        deadline = time.monotonic() + 5  # the setting says 0.2 s; allow for a slow machine
+        while time.monotonic() < deadline:
+            hits = client.post("/v1/search", json={"query": "zebras savanna", "mode": "bm25"}).json()["hits"]
+            if hits:
+                break
+            time.sleep(0.05)
+        assert [h["doc_id"] for h in hits] == ["zebra"]
+        # and the server's own next write builds on it
+        assert client.post("/v1/documents", json={"documents": [{"id": "b", "text": "dogs"}]}).status_code == 200
+    assert set(Collection.open(path).documents) == {"a", "zebra", "b"}

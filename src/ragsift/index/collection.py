@@ -261,6 +261,14 @@ class Collection:
         twin.sparse = self.sparse.copy()
         return twin
 
+    def changed_on_disk(self) -> bool:
+        """True when the committed manifest names another generation than this object holds (cheap)."""
+        try:
+            now = json.loads((self.path / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return (now.get("generation"), now.get("data_dir")) != (self.generation, self.data_dir)
+
     def refresh(self) -> bool:
         """Load the committed state if another writer changed it since this object read it; True if it did."""
         manifest = self._read_manifest(self.path) if self.exists(self.path) else None

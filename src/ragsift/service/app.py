@@ -11,6 +11,8 @@ Lifecycle:
    request through the real scoring path; only then ``ready`` turns true (``/v1/health/ready`` →
    200). Liveness answers 200 throughout. A failed start keeps readiness at 503 with the error and
    makes :func:`run` exit with it;
+   While it serves, a background task checks every ``reload_interval_s`` whether another
+   process committed a new generation of the collection and, if so, serves it;
 3. shutdown (SIGINT/SIGTERM under :func:`run`): readiness turns 503 and new requests get 503 at
    once, uvicorn stops accepting connections and waits for the requests in flight, then the
    lifespan drains the queue and stops the model thread.
@@ -149,14 +151,34 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: ServiceState = app.state.ragsift
     state.batcher.start()
     loading = asyncio.create_task(_load(state), name="ragsift-load")
+    following = asyncio.create_task(_follow_disk(app, state), name="ragsift-follow")
     try:
         yield
     finally:
         state.begin_shutdown()
         loading.cancel()
+        following.cancel()
         await state.batcher.drain(timeout=state.settings.request_timeout_s)
         state.runner.executor.shutdown(wait=False, cancel_futures=True)
         logger.info("service stopped")
+
+
+async def _follow_disk(app: FastAPI, state: ServiceState) -> None:
+    """Every ``reload_interval_s``, serve generations other processes committed (0: never)."""
+    interval = state.settings.reload_interval_s
+    if interval <= 0:
+        return
+    while not state.shutting_down:
+        await asyncio.sleep(interval)
+        if not state.ready or state.collection is None:
+            continue
+        try:
+            if await documents.follow_disk(app, state):
+                logger.info("serving generation %s written by another process", state.collection.generation)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # keep serving the current state; try again next time
+            logger.warning("could not load the collection's new generation: %s: %s", type(exc).__name__, exc)
 
 
 async def _load(state: ServiceState) -> None:

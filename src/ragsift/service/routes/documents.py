@@ -29,6 +29,9 @@ How a write stays invisible to searches until it is complete:
   depth and size, valid text; see :mod:`ragsift.ingest.limits`): a violation is a 400 naming the
   item.
 * The event loop is never blocked: searches keep being served during the write.
+* Writes made by other processes are picked up without a restart: every ``reload_interval_s``
+  (default 1 s) the app compares the manifest with what it serves and, when another process
+  committed, loads that generation into a fork and swaps it in (:func:`follow_disk`).
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ __all__ = [
     "check_documents",
     "commit_change",
     "writable_fork",
+    "follow_disk",
 ]
 
 router = APIRouter(tags=["Documents"])
@@ -176,6 +180,27 @@ async def commit_change(app: FastAPI, state: ServiceState, change: Callable[[Col
             fork, searcher, outcome = await asyncio.to_thread(apply_to_fork, state, served, change)
             state.collection, state.searcher = fork, searcher  # one step on the event loop
             return fork, outcome
+
+    return await asyncio.shield(asyncio.ensure_future(locked()))
+
+
+async def follow_disk(app: FastAPI, state: ServiceState) -> bool:
+    """Serve a generation another process committed (``ragsift index``, another replica); True if one was loaded.
+
+    Cheap when nothing changed (one manifest read). Otherwise the new generation is loaded into a
+    fork in a worker thread, under the service's writer lock, and swapped in like a write.
+    """
+    served = state.collection
+    if served is None or not await asyncio.to_thread(served.changed_on_disk):
+        return False
+
+    async def locked() -> bool:
+        async with _writer_lock(app):
+            current = served_collection(state)
+            fork, searcher, loaded = await asyncio.to_thread(apply_to_fork, state, current, lambda c: c.refresh())
+            if loaded:
+                state.collection, state.searcher = fork, searcher
+            return loaded
 
     return await asyncio.shield(asyncio.ensure_future(locked()))
 
