@@ -31,6 +31,8 @@ def print_hits(query: str, result, opts) -> None:
     from rich.table import Table
 
     mode = opts.mode.value + (f" ({opts.fusion.value})" if opts.mode.value == "hybrid" else "")
+    if opts.filters is not None:
+        mode += f", where {opts.filters}"
     table = Table(title=f"{query!r} — {mode}, {result.timings_ms.get('total', 0):.1f} ms", show_lines=True)
     table.add_column("#", justify="right")
     table.add_column("score", justify="right")

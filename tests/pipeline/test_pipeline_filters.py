@@ -91,3 +91,15 @@ def test_search_options_parse_filters_once():
     assert SearchOptions(filters=[]).filters is None
     with pytest.raises(BadInputError, match="'year=>2020'"):
         SearchOptions(filters=["year=>2020"])
+
+
+def test_parent_child_collections_return_k_distinct_matching_parents(tmp_path):
+    chunking = ChunkingConfig(mode="recursive", unit="chars", size=40, overlap=0, parent_size=120)
+    config = CollectionConfig(embed_model="hashing", chunking=chunking)
+    collection = Collection.create(tmp_path / "c", config, embedder=HashingEmbedder())
+    collection.add(rare_documents(n=1000))  # 10 matching documents
+    assert collection.parents and len(collection.chunks) > len(collection.documents)
+    for mode in ("bm25", "dense", "hybrid"):
+        hits = Searcher(collection).search(QUERY, mode=mode, k=5, filters=RARE).hits
+        assert len(hits) == len({h.id for h in hits}) == 5 and all(map(is_rare, hits))
+        assert all(h.id in collection.parents for h in hits)
