@@ -294,7 +294,9 @@ def _json_conditions(field: str, spec: Any) -> list[Condition]:
         return [_json_condition(field, JSON_OPS[op], value, f"{where}[{op!r}]") for op, value in spec.items()]
     if isinstance(spec, (list, tuple)):
         if not spec:
-            raise BadInputError(f"{where} is an empty list, which matches nothing; give at least one value or drop the key")
+            raise BadInputError(
+                f"{where} is an empty list, which matches nothing; give at least one value or drop the key"
+            )
         return [_json_condition(field, Op.IN, spec, where)]
     return [_json_condition(field, Op.EQ, spec, where)]
 
@@ -338,7 +340,9 @@ def _values(value: Any, cond: Condition) -> tuple:
         raise BadInputError(f"{cond.field} {cond.op.value} needs a list of values, got {_json(value)}")
     values = tuple(value)
     if not values:
-        raise BadInputError(f"{cond.field} {cond.op.value} () has an empty list, which matches nothing; give at least one value")
+        raise BadInputError(
+            f"{cond.field} {cond.op.value} () has an empty list, which matches nothing; give at least one value"
+        )
     for v in values:
         _check_scalar(v, cond, ranged=False)
     return values
