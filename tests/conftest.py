@@ -43,3 +43,24 @@ def tiny_cross_encoder(tmp_path_factory) -> Path:
     from _rerank_models import build_tiny_cross_encoder
 
     return build_tiny_cross_encoder(tmp_path_factory.mktemp("tiny-ce"))
+
+
+@pytest.fixture
+def redis_server(tmp_path_factory):
+    """A real ``redis-server`` on 127.0.0.1 at a free port, stopped after the test.
+
+    ``.url`` is its URL; ``.kill()`` and ``.start()`` take it down and bring it back on the same port.
+
+    Skips when the binary is missing (``make install`` installs Debian's ``redis-server``) or
+    redis-py is (``pip install 'ragsift[redis]'``).
+    """
+    from _redis import RedisServer, redis_binary
+
+    if redis_binary() is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server, or `make install` as root)")
+    pytest.importorskip("redis", reason="redis-py is not installed (pip install 'ragsift[redis]')")
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -144,6 +144,7 @@ def test_public_api_is_pinned():
         "CachedReranker",
         "MemoryCache",
         "SQLiteCache",
+        "RedisCache",
         "FallbackReranker",
         "RerankerType",
         "get_reranker",

@@ -342,10 +342,16 @@ def test_cache_object_can_be_shared(plugin):
     assert reranker.cache is store
 
 
-@pytest.mark.parametrize("spec", ["redis://localhost", "sqlite:", "disk"])
+@pytest.mark.parametrize("spec", ["redis", "sqlite:", "disk"])
 def test_bad_cache_spec_lists_the_choices(monkeypatch, spec):
     monkeypatch.setenv("RERANKER_CACHE", spec)
-    with pytest.raises(ConfigError, match="RERANKER_CACHE=.*'off', 'memory' or 'sqlite:PATH'"):
+    with pytest.raises(ConfigError, match="RERANKER_CACHE=.*'off', 'memory', 'sqlite:PATH' or 'redis://HOST:PORT/DB'"):
+        get_reranker("none")
+
+
+def test_bad_redis_url_says_how_to_write_one(monkeypatch):
+    monkeypatch.setenv("RERANKER_CACHE", "redis://localhost:port/0")
+    with pytest.raises(ConfigError, match=r"RERANKER_CACHE=.*not a valid Redis URL; use redis://"):
         get_reranker("none")
 
 

@@ -55,7 +55,7 @@ def test_bad_file_value_names_the_file(tmp_path):
 
 
 def test_bad_argument_names_the_argument():
-    with pytest.raises(ConfigError, match=r"cache='redis' from argument cache=.*'off', 'memory' or 'sqlite:PATH'"):
+    with pytest.raises(ConfigError, match=r"cache='redis' from argument cache=.*'sqlite:PATH' or 'redis://HOST"):
         ServiceSettings.load(environ={}, cache="redis")
 
 

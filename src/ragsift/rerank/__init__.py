@@ -8,7 +8,8 @@
   its arguments; :mod:`ragsift.config` reads them), importing its module only then, optionally
   cached and with a fallback chain.
 - :class:`FirstStageReranker` (``none``) keeps the first-stage order.
-- :class:`CachedReranker` with :class:`MemoryCache` or :class:`SQLiteCache` skips pairs already scored.
+- :class:`CachedReranker` with :class:`MemoryCache`, :class:`SQLiteCache` or :class:`RedisCache`
+  (shared by replicas; ``ragsift[redis]``) skips pairs already scored.
 - :class:`FallbackReranker` / :func:`fallback_chain` try rerankers in order on remote failure.
 
 Importing this package is light: no torch, no vendor SDK. The concrete rerankers
@@ -19,6 +20,7 @@ from ragsift.rerank.base import Reranker, RerankResult, Scores
 from ragsift.rerank.cache import CachedReranker, MemoryCache, SQLiteCache
 from ragsift.rerank.fallback import FallbackReranker
 from ragsift.rerank.identity import FirstStageReranker
+from ragsift.rerank.redis_cache import RedisCache
 from ragsift.rerank.registry import RerankerType, fallback_chain, get_reranker
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "CachedReranker",
     "MemoryCache",
     "SQLiteCache",
+    "RedisCache",
     "FallbackReranker",
     "RerankerType",
     "get_reranker",

@@ -97,6 +97,10 @@ class Reranker(ABC):
 
     #: Short identifier used in logs, cache keys and reports (e.g. the model name).
     name: str = "reranker"
+    #: The model's version or revision when the reranker knows it (a hub commit, a weights hash);
+    #: score caches key on ``name`` and this, so retrained weights under the same name never reuse
+    #: old scores. None: unknown, the cache keys on ``name`` alone.
+    model_version: str | None = None
     #: True when a document's score depends only on (query, document): scores may be cached and
     #: several requests with the same query may be scored in one call.
     cacheable: bool = True

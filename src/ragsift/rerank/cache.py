@@ -1,23 +1,28 @@
 """Rerank score cache: scores keyed by ``sha256(model + "\\x00" + query + "\\x00" + passage)``.
 
 Reranking the same (query, passage) pair with the same model gives the same score, and pipelines
-ask for it again and again (paginated results, repeated queries, evaluation grids). Two stores:
+ask for it again and again (paginated results, repeated queries, evaluation grids). Three stores:
 
 - :class:`MemoryCache` — per process, LRU + TTL, thread-safe;
-- :class:`SQLiteCache` — one file shared by threads and processes (WAL mode), LRU + TTL.
+- :class:`SQLiteCache` — one file shared by threads and processes (WAL mode), LRU + TTL;
+- :class:`~ragsift.rerank.redis_cache.RedisCache` — one Redis (or Valkey, managed Redis, Redis
+  Cluster) shared by every process and replica, TTL (``ragsift[redis]``).
 
-Both answer ``get_many(keys) -> {key: (raw, relevance)}`` and ``put_many(items)`` in one batch,
-``clear()`` and ``stats() -> {"hits", "misses", "size", "hit_ratio"}`` (counters are per cache
-object, so per process).
+All answer ``get_many(keys) -> {key: (raw, relevance)}`` and ``put_many(items)`` in one batch,
+``clear()``, ``ping() -> bool`` (the store answers) and
+``stats() -> {"hits", "misses", "size", "hit_ratio"}`` (counters are per cache object, so per
+process).
 
 :class:`CachedReranker` puts a cache in front of any reranker whose scores are pointwise: it looks
 up every document at once, sends only the misses to the wrapped reranker (once each, in input
 order), stores their scores and merges. Rerankers whose score depends on the whole candidate list
 (the first-stage identity, listwise LLM ranking) declare ``cacheable = False`` and are refused.
 
-Degraded mode: when the store fails (a locked or corrupt SQLite file, a full disk),
-``CachedReranker`` logs a WARNING, counts it in ``errors`` and scores without the cache; with
-``strict=True`` it raises :class:`~ragsift.errors.RagsiftError` instead.
+Degraded mode: when the store fails (a locked or corrupt SQLite file, a full disk, an unreachable
+Redis), ``CachedReranker`` counts it in ``errors`` and scores without the cache (every lookup is a
+miss). It logs a WARNING for the first failure of each operation (read, write), then at most one
+per ``warn_interval`` seconds with the number of failures in between, and an INFO line once the
+store answers again. With ``strict=True`` it raises :class:`~ragsift.errors.RagsiftError` instead.
 """
 
 from __future__ import annotations
@@ -47,7 +52,8 @@ logger = logging.getLogger(__name__)
 Entry = tuple[float, float]
 Items = Union[Mapping[str, Entry], Iterable[tuple[str, Entry]]]
 
-#: Errors of a cache store that put :class:`CachedReranker` in its degraded (uncached) mode.
+#: Errors of a cache store that put :class:`CachedReranker` in its degraded (uncached) mode
+#: (the Redis store raises :class:`ConnectionError`, an OSError).
 CACHE_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, OSError)
 
 _CHUNK = 500  # keys per SQL statement, well under SQLite's bound-parameter limit
@@ -141,6 +147,10 @@ class MemoryCache:
         """``hits``, ``misses``, ``size`` (entries stored; expired ones go lazily) and ``hit_ratio``."""
         with self._lock:
             return _stats(self._hits, self._misses, len(self._data))
+
+    def ping(self) -> bool:
+        """Always True: the store is this process's memory."""
+        return True
 
     def __len__(self) -> int:
         return len(self._data)
@@ -290,6 +300,15 @@ class SQLiteCache:
             ).fetchone()
             return _stats(self._hits, self._misses, size)
 
+    def ping(self) -> bool:
+        """True when the file answers a query."""
+        try:
+            with self._lock:
+                self._connection().execute("SELECT 1").fetchone()
+        except CACHE_ERRORS:
+            return False
+        return True
+
     def close(self) -> None:
         """Close the connection (a later call reopens it)."""
         with self._lock:
@@ -308,6 +327,8 @@ def open_cache(spec: CacheSpec) -> ScoreCache | None:
     """The store a parsed cache setting names (None for ``off``).
 
     An invalid limit raises ConfigError naming the settings it came from (``RERANKER_CACHE_TTL``...).
+    Redis takes no ``maxsize``: its ``maxmemory`` policy bounds it. Opening a Redis cache does not
+    connect (the first lookup does).
     """
     if spec.kind is CacheKind.OFF:
         return None
@@ -315,20 +336,35 @@ def open_cache(spec: CacheSpec) -> ScoreCache | None:
     try:
         if spec.kind is CacheKind.MEMORY:
             return MemoryCache(**limits)
+        if spec.kind is CacheKind.REDIS:
+            return _redis_cache(spec.url, limits)  # type: ignore[arg-type]
         return SQLiteCache(spec.path, **limits)  # type: ignore[arg-type]
     except ConfigError as exc:
         raise ConfigError(f"{exc} (from {', '.join(spec.sources)})") from None
 
 
+def _redis_cache(url: str, limits: dict) -> ScoreCache:
+    if "maxsize" in limits:
+        raise ConfigError(
+            f"maxsize={limits['maxsize']!r} does not apply to a Redis cache: Redis bounds its memory itself "
+            "(maxmemory with an allkeys-lru or volatile-ttl policy); unset it and size Redis instead"
+        )
+    from ragsift.rerank.redis_cache import RedisCache
+
+    return RedisCache(url, **limits)
+
+
 class CachedReranker(Reranker):
     """A :class:`Reranker` that asks ``inner`` only for the (query, passage) pairs not in ``cache``.
 
-    Keys include ``inner.name``, so two models never share scores. ``strict`` chooses what a
-    failing store does: ``False`` (default) logs a WARNING, counts it in ``errors`` and scores
-    without the cache; ``True`` raises :class:`~ragsift.errors.RagsiftError`.
+    Keys include ``inner.name`` and, when it declares one, ``inner.model_version``
+    (:attr:`model_key`), so two models never share scores. ``strict`` chooses what a failing store
+    does: ``False`` (default) counts it in ``errors`` and scores without the cache, with a WARNING
+    at most once per ``warn_interval`` seconds and operation; ``True`` raises
+    :class:`~ragsift.errors.RagsiftError`.
     """
 
-    def __init__(self, inner: Reranker, cache: ScoreCache, *, strict: bool = False):
+    def __init__(self, inner: Reranker, cache: ScoreCache, *, strict: bool = False, warn_interval: float = 60.0):
         if not isinstance(inner, Reranker):
             raise ConfigError(f"inner={inner!r} must be a Reranker instance")
         if not inner.cacheable:
@@ -338,22 +374,36 @@ class CachedReranker(Reranker):
             )
         missing = [m for m in ("get_many", "put_many") if not callable(getattr(cache, m, None))]
         if missing:
-            raise ConfigError(f"cache={cache!r} lacks {', '.join(missing)}; pass a MemoryCache or SQLiteCache")
+            raise ConfigError(
+                f"cache={cache!r} lacks {', '.join(missing)}; pass a MemoryCache, SQLiteCache or RedisCache"
+            )
         self.inner = inner
         self.cache = cache
         self.strict = strict
+        if isinstance(warn_interval, bool) or not isinstance(warn_interval, (int, float)) or warn_interval < 0:
+            raise ConfigError(f"warn_interval={warn_interval!r} must be a number of seconds >= 0")
+        self.warn_interval = warn_interval
         self.errors = 0
         self._lock = threading.Lock()
+        self._warned: dict[str, float] = {}  # op -> monotonic time of its last WARNING
+        self._quiet: dict[str, int] = {}  # op -> failures not logged since that WARNING
+        self._failing: set[str] = set()  # ops whose last attempt failed
 
     @property  # type: ignore[override]
     def name(self) -> str:
         return self.inner.name
 
+    @property
+    def model_key(self) -> str:
+        """The model part of the cache keys: ``name``, or ``name@model_version`` when the version is known."""
+        version = self.inner.model_version
+        return f"{self.name}@{version}" if version else self.name
+
     def warm_up(self) -> None:
         self.inner.warm_up()
 
     def score(self, query: str, documents: Sequence[str]) -> Scores:
-        keys = [cache_key(self.name, query, doc) for doc in documents]
+        keys = [cache_key(self.model_key, query, doc) for doc in documents]
         found = self._lookup(keys)
         missing = _missing(keys, documents, found)
         if missing:
@@ -363,7 +413,7 @@ class CachedReranker(Reranker):
 
     async def ascore(self, query: str, documents: Sequence[str]) -> Scores:
         """Async :meth:`score` that uses the wrapped reranker's own ``ascore`` for the misses."""
-        keys = [cache_key(self.name, query, doc) for doc in documents]
+        keys = [cache_key(self.model_key, query, doc) for doc in documents]
         found = await asyncio.to_thread(self._lookup, keys)
         missing = _missing(keys, documents, found)
         if missing:
@@ -373,10 +423,12 @@ class CachedReranker(Reranker):
 
     def _lookup(self, keys: list[str]) -> dict[str, Entry]:
         try:
-            return dict(self.cache.get_many(list(dict.fromkeys(keys))))
+            found = dict(self.cache.get_many(list(dict.fromkeys(keys))))
         except CACHE_ERRORS as exc:
             self._degrade("read", exc)
             return {}
+        self._recovered("read")
+        return found
 
     def _store(self, found: dict[str, Entry], keys: list[str], fresh: Scores) -> None:
         if len(fresh.raw) != len(keys) or len(fresh.relevance) != len(keys):
@@ -390,15 +442,36 @@ class CachedReranker(Reranker):
             self.cache.put_many(new)
         except CACHE_ERRORS as exc:
             self._degrade("write", exc)
+            return
+        self._recovered("write")
 
     def _degrade(self, op: str, exc: BaseException) -> None:
         if self.strict:
             raise RagsiftError(f"rerank cache {op} failed for {self.name!r}: {type(exc).__name__}: {exc}") from exc
+        now = time.monotonic()
         with self._lock:
             self.errors += 1
+            self._failing.add(op)
+            last = self._warned.get(op)
+            if last is not None and now - last < self.warn_interval:
+                self._quiet[op] = self._quiet.get(op, 0) + 1
+                return
+            self._warned[op] = now
+            quiet = self._quiet.pop(op, 0)
+        since = f"; {quiet} more failure(s) since the last warning" if quiet else ""
         logger.warning(
-            "rerank cache %s failed for %r (%s: %s); scoring without the cache", op, self.name, type(exc).__name__, exc
+            "rerank cache %s failed for %r (%s: %s); scoring without the cache%s",
+            op, self.name, type(exc).__name__, exc, since,
         )
+
+    def _recovered(self, op: str) -> None:
+        if op not in self._failing:  # the common path: no lock
+            return
+        with self._lock:
+            if op not in self._failing:
+                return
+            self._failing.discard(op)
+        logger.info("rerank cache %s works again for %r", op, self.name)
 
 
 def _missing(keys: list[str], documents: Sequence[str], found: Mapping[str, Entry]) -> dict[str, str]:

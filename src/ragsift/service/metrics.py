@@ -15,6 +15,10 @@ Metric                                Kind       Labels / meaning
 ``ragsift_batch_requests``            histogram  requests per executor turn (1 without batching)
 ``ragsift_queue_depth``               gauge      requests waiting for the model
 ``ragsift_cache_hit_ratio``           gauge      rerank cache hits / lookups (0 without a cache)
+``ragsift_cache_hits_total``          counter    rerank cache lookups answered by the cache
+``ragsift_cache_misses_total``        counter    rerank cache lookups scored by the model
+``ragsift_cache_errors_total``        counter    rerank cache lookups/writes that failed (store
+                                                 unreachable: the request was scored uncached)
 ``ragsift_ready``                     gauge      1 once the model is loaded and warmed up
 ====================================  =========  ==============================================
 
@@ -30,6 +34,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 __all__ = ["ServiceMetrics", "CONTENT_TYPE", "STAGES"]
 
@@ -60,6 +66,13 @@ class ServiceMetrics:
         )
         self.queue_depth = Gauge("ragsift_queue_depth", "Requests waiting for the model", registry=r)
         self.cache_hit_ratio = Gauge("ragsift_cache_hit_ratio", "Rerank cache hits / lookups", registry=r)
+        self.cache_hits = _CountFrom("ragsift_cache_hits", "Rerank cache lookups answered by the cache")
+        self.cache_misses = _CountFrom("ragsift_cache_misses", "Rerank cache lookups scored by the model")
+        self.cache_errors = _CountFrom(
+            "ragsift_cache_errors", "Rerank cache lookups and writes that failed (scored without the cache)"
+        )
+        for counter in (self.cache_hits, self.cache_misses, self.cache_errors):
+            r.register(counter)
         self.ready = Gauge("ragsift_ready", "1 when the model is loaded and warmed up", registry=r)
 
     def observe_stage(self, stage: str, seconds: float) -> None:
@@ -82,10 +95,27 @@ class ServiceMetrics:
         self.batch_pairs.observe(pairs)
         self.batch_requests.observe(requests)
 
-    def track_cache(self, stats: Callable[[], dict]) -> None:
-        """Make ``ragsift_cache_hit_ratio`` read ``stats()["hit_ratio"]`` at every scrape."""
+    def track_cache(self, stats: Callable[[], dict], errors: Callable[[], int] | None = None) -> None:
+        """At every scrape, ``ragsift_cache_hit_ratio``/``_hits_total``/``_misses_total`` read
+        ``stats()`` and ``ragsift_cache_errors_total`` reads ``errors()`` (a count that only grows)."""
         self.cache_hit_ratio.set_function(lambda: float(stats().get("hit_ratio", 0.0)))
+        self.cache_hits.read = lambda: stats().get("hits", 0)
+        self.cache_misses.read = lambda: stats().get("misses", 0)
+        if errors is not None:
+            self.cache_errors.read = errors
 
     def render(self) -> bytes:
         """The registry in Prometheus' text format."""
         return generate_latest(self.registry)
+
+
+class _CountFrom(Collector):
+    """A counter whose value is read from ``read()`` at scrape time (0 until set)."""
+
+    def __init__(self, name: str, documentation: str):
+        self.name = name
+        self.documentation = documentation
+        self.read: Callable[[], int] = lambda: 0
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(self.name, self.documentation, value=float(self.read()))

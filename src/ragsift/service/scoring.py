@@ -75,6 +75,7 @@ class TruncationView(Reranker):
         self.mode = mode
         self.targets = list(targets)
         self.name = inner.name if mode is Truncate.END else f"{inner.name}|truncate={mode.value}"
+        self.model_version = inner.model_version
         self.cacheable = inner.cacheable
 
     def warm_up(self) -> None:
@@ -180,6 +181,11 @@ class ModelRunner:
     def cache_stats(self) -> dict:
         stats = getattr(self.cache, "stats", None)
         return stats() if callable(stats) else {"hit_ratio": 0.0}
+
+    def cache_errors(self) -> int:
+        """Cache lookups and writes that failed so far (each request went on without the cache)."""
+        cached = {id(v): v for v in self.views.values() if isinstance(v, CachedReranker)}
+        return sum(v.errors for v in cached.values())
 
 
 class ServedReranker(Reranker):

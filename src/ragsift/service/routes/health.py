@@ -3,13 +3,18 @@
 * ``GET /v1/health/live`` — 200 while the process serves HTTP;
 * ``GET /v1/health/ready`` and ``GET /health`` — 200 once the model (and collection) is loaded
   and a warm-up request has gone through; before that, after a failed start, or while shutting
-  down, 503 with the usual JSON error body (``not_ready`` / ``shutting_down``);
+  down, 503 with the usual JSON error body (``not_ready`` / ``shutting_down``). The 200 body's
+  ``cache`` reports the score cache: ``{"kind": "off"}``, or its kind and whether it answers now
+  (``{"kind": "redis", "reachable": false}``). An unreachable cache never makes the service
+  unready: requests are then scored without it;
 * ``GET /v1/metrics`` and ``GET /metrics`` — the app's Prometheus registry in text format.
 
 Health endpoints never need an API key; metrics do when keys are configured.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from fastapi import APIRouter, Request, Response
 
@@ -30,8 +35,17 @@ async def live() -> dict:
 @router.get("/v1/health/ready", responses=error_responses(500, 503))
 @router.get("/health", responses=error_responses(500, 503))
 async def ready(request: Request) -> dict:
-    get_state(request).require_ready()
-    return {"object": "health-response", "status": "ready", "message": "Service is ready."}
+    state = get_state(request)
+    state.require_ready()
+    body = {"object": "health-response", "status": "ready", "message": "Service is ready."}
+    return {**body, "cache": await _cache_state(state)}
+
+
+async def _cache_state(state) -> dict:
+    cache = state.runner.cache
+    if cache is None:
+        return {"kind": "off"}
+    return {"kind": state.settings.cache.kind.value, "reachable": await asyncio.to_thread(cache.ping)}
 
 
 _PROMETHEUS = {200: {"description": "Prometheus text format.", "content": {"text/plain": {"schema": {"type": "string"}}}}}
