@@ -36,7 +36,7 @@ def main() -> None:
 
     built: dict = {}
     original = runner.build_reranker
-    runner.build_reranker = lambda spec: built.setdefault(spec, original(spec))  # one cache for all three runs
+    runner.build_reranker = lambda spec, backend=None: built.setdefault(spec, original(spec, backend))  # one cache for all three runs
 
     modes = {"pure": None, "auto": "auto"}
     if args.weight is not None:

@@ -123,7 +123,8 @@ def cmd_index(args) -> int:
     stats = coll.stats()
     print(
         f"indexed {len(docs)} document(s) from {args.source} into {path}: "
-        f"{counts['added']} added, {counts['replaced']} replaced, {counts['chunks']} chunks; "
+        f"{counts['added']} added, {counts['replaced']} replaced, {counts['chunks']} chunks"
+        f"{', %d empty skipped' % counts['skipped_empty'] if counts.get('skipped_empty') else ''}; "
         f"collection now holds {stats['documents']} documents / {stats['chunks']} chunks"
     )
     return 0
@@ -233,9 +234,11 @@ def _add_rerank_options(p) -> None:
     g = p.add_argument_group(
         "reranking",
         "retrieve --candidates hits, rerank them, keep --top-n. The cross-encoder is, in order: "
-        "--reranker-model, $RERANKER_MODEL (when $RERANKER_TYPE is unset or cross-encoder), the last model "
-        "trained by ragsift, the hub default (cross-encoder/ms-marco-MiniLM-L-6-v2). Other types and options "
-        "come from RERANKER_* variables (see ragsift.config and ragsift.rerank.registry).",
+        "--reranker-model, $RERANKER_MODEL (when $RERANKER_TYPE is unset or cross-encoder), the model trained by "
+        "ragsift on this collection's corpus, the hub default (cross-encoder/ms-marco-MiniLM-L-6-v2). A model "
+        "trained by `ragsift train-reranker` carries its settings (MODEL/ragsift_reranker.json: candidates, "
+        "interpolate, max_length, text fields); they are the defaults, flags override them. Other types and "
+        "options come from RERANKER_* variables (see ragsift.config and ragsift.rerank.registry).",
     )
     g.add_argument("--rerank", action="store_true", help="rerank the first-stage hits")
     g.add_argument(
@@ -244,10 +247,31 @@ def _add_rerank_options(p) -> None:
         help="reranker kind (default: $RERANKER_TYPE or cross-encoder)",
     )
     g.add_argument("--reranker-model", metavar="NAME_OR_PATH", help="reranker model (path, hub name, or vendor model)")
-    g.add_argument("--candidates", type=int, default=45, help="first-stage hits passed to the reranker (default: 45)")
+    g.add_argument("--candidates", type=int, help="first-stage hits passed to the reranker (default: the model's recorded depth, else 45)")
     g.add_argument("--top-n", type=int, default=5, help="hits kept after reranking (default: 5)")
     g.add_argument("--threshold", type=float, help="drop reranked hits whose normalized score is below this (0-1)")
-    g.add_argument("--interpolate", type=float, metavar="W", help="final = W·reranker + (1−W)·first stage (0-1)")
+    g.add_argument("--interpolate", metavar="W|none",
+                   help="final = W·reranker + (1−W)·first stage (0-1); 'none' turns off a weight the model recorded "
+                   "(default: the model's recorded weight, else none)")
+    _add_backend_option(g)
+
+
+def _add_backend_option(g) -> None:
+    g.add_argument("--reranker-backend", choices=["torch", "onnx", "onnx-int8"],
+                   help="local cross-encoder engine: torch, ONNX Runtime fp32, or ONNX Runtime with int8 weights "
+                   "(default: $RERANKER_BACKEND, else the CPU default measured in docs/benchmarks.md)")
+
+
+def _parse_weight(value: str | None, flag: str = "--interpolate") -> float | str | None:
+    """``--interpolate W`` as a float in [0, 1], ``'none'`` (off) as is; None when not given."""
+    if value is None:
+        return None
+    if value.strip().lower() in ("none", "off"):
+        return "none"
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"{flag} {value!r}: expected a weight between 0 and 1, or 'none'") from None
 
 
 def cmd_search(args) -> int:
@@ -270,32 +294,82 @@ def cmd_search(args) -> int:
     if args.rerank:
         from ragsift.pipeline.rerank import RerankOptions
 
-        rerank = RerankOptions(args.candidates, args.top_n, args.threshold, args.interpolate)
-        reranker = _reranker_from_args(args)
-    result = Searcher(Collection.open(args.collection), reranker).search(args.query, opts, rerank=rerank)
+        rerank = RerankOptions(args.candidates, args.top_n, args.threshold, _parse_weight(args.interpolate))
+    collection = Collection.open(args.collection)
+    if args.rerank:
+        reranker = _reranker_from_args(args, collection=collection)
+    result = Searcher(collection, reranker).search(args.query, opts, rerank=rerank)
     if args.json:
         rows = [
             {k: h.to_dict()[k] for k in ("id", "doc_id", "score", "title", "text", "source_scores")}
             for h in result.hits
         ]
-        json.dump(rows, sys.stdout, ensure_ascii=False, indent=2)
+        out: object = rows
+        if args.rerank:
+            out = {"hits": rows, "rerank_settings": result.rerank_settings, "warnings": result.warnings}
+        json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
         print()
         return 0
+    if args.rerank:
+        applied = ", ".join(f"{k}={_shown(v['value'])} ({v['source']})" for k, v in result.rerank_settings.items())
+        print(f"rerank settings: {applied}", file=sys.stderr)
+        for warning in result.warnings:
+            print(f"warning: {warning.replace('_', ' ')}", file=sys.stderr)
     from ragsift.display import print_hits
 
     print_hits(args.query, result, opts)
     return 0
 
 
-def _reranker_from_args(args):
-    """Build and warm up the reranker the search options name (flags, then RERANKER_* variables)."""
+def _collection_fingerprint(collection) -> str:
+    """The corpus fingerprint of a collection's documents (matches the one ``train-reranker`` records)."""
+    from ragsift.train.data import corpus_fingerprint
+
+    return corpus_fingerprint(list(collection.documents.values()))
+
+
+def _note_other_trained(spec, corpus: str | None) -> None:
+    """When the hub default is used although trained rerankers exist (for other corpora), say so on stderr."""
+    from ragsift.config import trained_models
+
+    if spec.primary.model_source != "hub default":
+        return
+    others = trained_models()
+    if others:
+        listed = "; ".join(f"{path} (trained on {dataset or 'another corpus'})" for path, _, dataset in others[:3])
+        print(
+            f"note: using the hub default reranker; the trained rerankers ({listed}) were trained on other corpora "
+            "and are used only where they were trained. Pass --reranker-model PATH to use one here.",
+            file=sys.stderr,
+        )
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return "+".join(map(str, value))
+    return "none" if value is None else str(value)
+
+
+def _backend_options(args) -> dict:
+    """``{"backend": ...}`` from ``--reranker-backend`` (``onnx-int8`` is ONNX with int8 weights)."""
+    return {"backend": args.reranker_backend} if getattr(args, "reranker_backend", None) else {}
+
+
+def _reranker_from_args(args, collection=None):
+    """Build and warm up the reranker the search options name (flags, then RERANKER_* variables).
+
+    ``collection``: the trained model of its corpus is the implicit default (:func:`ragsift.config.resolve_reranker_model`).
+    """
     from ragsift.config import reranker_spec
     from ragsift.rerank.registry import build
 
+    corpus = _collection_fingerprint(collection) if collection is not None else None
     spec = reranker_spec(
-        args.reranker_type, args.reranker_model, type_source="--reranker-type", model_source="--reranker-model"
+        args.reranker_type, args.reranker_model, type_source="--reranker-type", model_source="--reranker-model",
+        options=_backend_options(args), corpus=corpus,
     )
     logging.getLogger("ragsift.cli").info("reranker: %s (%s)", spec.primary, spec.primary.model_source)
+    _note_other_trained(spec, corpus)
     reranker = build(spec)
     reranker.warm_up()
     return reranker
@@ -356,11 +430,14 @@ def _add_eval(sub) -> None:
         "default: none, with --grid: none + the cross-encoder that --rerank would use (+ the $RERANKER_TYPE "
         "reranker when another type is set)",
     )
-    p.add_argument("--candidates", type=int, default=45, help="first-stage hits each reranker reorders (default: 45)")
+    p.add_argument("--candidates", type=int,
+                   help="first-stage hits each reranker reorders (default: the depth a trained model recorded, else 45)")
+    _add_backend_option(p)
     p.add_argument(
         "--interpolate",
-        metavar="W|auto",
-        help="blend reranker and first stage: final = W·reranker + (1−W)·first stage; 'auto' tunes W on --tune-split",
+        metavar="W|auto|none",
+        help="blend reranker and first stage: final = W·reranker + (1−W)·first stage; 'auto' tunes W on --tune-split; "
+        "'none' = pure reranking (default: the weight a trained model recorded in ragsift_reranker.json, else none)",
     )
     p.add_argument("--tune-split", default="train", help="qrels split for fusion tuning and --interpolate auto (default: train)")
     p.add_argument("--tune-queries", type=int, default=200, help="tuning queries used (default: 200; 0 = all)")
@@ -420,7 +497,7 @@ def _eval_config(args):
         embed_model=args.embed_model,
         chunking=ChunkingConfig(mode=args.chunking),
         max_queries=args.max_queries,
-        rerankers=_split_rerankers(args.rerankers if args.rerankers is not None else _grid_rerankers(args.grid)),
+        rerankers=_split_rerankers(args.rerankers if args.rerankers is not None else _grid_rerankers(args.grid, args.data)),
         candidates=args.candidates,
         interpolate=_parse_interpolate(args.interpolate),
         tune_split=args.tune_split,
@@ -443,17 +520,21 @@ def _eval_config(args):
         judge_queries=args.judge_queries,
         plots=not args.no_plots,
         command=_eval_command(args),
+        reranker_backend=args.reranker_backend,
     )
 
 
-def _grid_rerankers(grid: bool) -> str:
-    """Rerankers of ``--grid`` without ``--rerankers``: the resolved cross-encoder (+ the $RERANKER_TYPE one)."""
+def _grid_rerankers(grid: bool, data: str | None = None) -> str:
+    """Rerankers of ``--grid`` without ``--rerankers``: the resolved cross-encoder (+ the $RERANKER_TYPE one).
+
+    A model trained on ``data``'s corpus is the default cross-encoder; one trained elsewhere is not.
+    """
     if not grid:
         return "none"
     from ragsift import config
     from ragsift.config import RerankerType
 
-    model, source = config.resolve_reranker_model()
+    model, source = config.resolve_reranker_model(corpus=_dataset_fingerprint(data))
     print(f"reranker: {model} ({source})", file=sys.stderr)
     specs = ["none", config.format_reranker_ref(RerankerType.CROSS_ENCODER, model)]
     env_type = config.raw("reranker.type")
@@ -462,6 +543,16 @@ def _grid_rerankers(grid: bool) -> str:
         env_model = config.env_model_for(kind)  # RERANKER_MODEL is this type's model, never a cross-encoder's
         specs.append(config.format_reranker_ref(kind, env_model[0] if env_model else None))
     return ",".join(specs)
+
+
+def _dataset_fingerprint(data: str | None) -> str | None:
+    """The corpus fingerprint of a BEIR folder (None when there is none to read)."""
+    if not data or not Path(data).is_dir():
+        return None
+    from ragsift.ingest import load_beir_corpus
+    from ragsift.train.data import corpus_fingerprint
+
+    return corpus_fingerprint(load_beir_corpus(data))
 
 
 def _judge_config(args):
@@ -507,9 +598,9 @@ def _parse_interpolate(value: str | None) -> float | str | None:
     if value is None or value == "auto":
         return value
     try:
-        return float(value)
-    except ValueError:
-        raise ConfigError(f"--interpolate {value!r}: expected a weight between 0 and 1, or 'auto'") from None
+        return _parse_weight(value)
+    except ConfigError:
+        raise ConfigError(f"--interpolate {value!r}: expected a weight between 0 and 1, 'auto' or 'none'") from None
 
 
 def _split_rerankers(value: str) -> list[str]:
@@ -575,7 +666,8 @@ def _add_serve(sub) -> None:
     )
     p.add_argument("--host", help="bind address (default: 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default: 8000)")
-    p.add_argument("--max-length", type=int, help="tokens per (query, passage) pair (default: 512)")
+    p.add_argument("--max-length", type=int, help="tokens per (query, passage) pair (default: the model's recorded max_length, else 512)")
+    _add_backend_option(p)
     p.add_argument("--queue-max", type=int, help="waiting requests before 429 (default: 64)")
     p.add_argument("--cache", help="rerank score cache: off, memory or sqlite:PATH (default: off)")
     p.add_argument("--no-micro-batching", action="store_true", help="run each request alone")
@@ -597,12 +689,18 @@ def cmd_serve(args) -> int:
         host=args.host,
         port=args.port,
         max_length=args.max_length,
+        reranker_backend=args.reranker_backend,
         queue_max=args.queue_max,
         cache=args.cache,
         micro_batching=False if args.no_micro_batching else None,
     )
     if settings.reranker_type == "cross-encoder" and not settings.reranker_model:
-        model, source = resolve_reranker_model()
+        corpus = None
+        if settings.collection is not None:
+            from ragsift.index.collection import Collection
+
+            corpus = _collection_fingerprint(Collection.open(settings.collection))
+        model, source = resolve_reranker_model(corpus=corpus)
         print(f"reranker: {model} ({source})", file=sys.stderr)
         settings = settings.model_copy(update={"reranker_model": model})
     run(settings)

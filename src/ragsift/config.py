@@ -32,7 +32,8 @@ Reranker grammar (one for ``--rerankers``, ``RERANKER_FALLBACK`` and :func:`pars
 
 Model resolution (the cross-encoder, when no model is named): the option (flag or argument) →
 ``RERANKER_MODEL``, when it belongs to the cross-encoder (``RERANKER_TYPE`` unset or
-``cross-encoder``) → the model last trained by ``ragsift train-reranker`` → :data:`HUB_DEFAULT`.
+``cross-encoder``) → the model ``ragsift train-reranker`` trained on the corpus being searched
+(its fingerprint is recorded; elsewhere a trained model must be named) → :data:`HUB_DEFAULT`.
 ``RERANKER_MODEL`` always belongs to the type ``RERANKER_TYPE`` names (default
 ``cross-encoder``): it never becomes the model of another type.
 """
@@ -48,6 +49,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any, Union
+from urllib.parse import urlsplit, urlunsplit
 
 from ragsift._enums import parse_enum
 from ragsift.errors import ConfigError
@@ -83,6 +85,8 @@ __all__ = [
     "resolve_reranker_model",
     "record_trained",
     "latest_trained",
+    "trained_models",
+    "trained_for",
     "looks_like_path",
 ]
 
@@ -130,11 +134,12 @@ SETTINGS: dict[str, Setting] = {
                 "model of the RERANKER_TYPE type (bedrock: the model ARN)"),
         Setting("reranker.fallback", ("RERANKER_FALLBACK",), str, None,
                 "links tried after the primary when it fails: TYPE[=MODEL],... ('off': none)"),
-        Setting("reranker.cache", ("RERANKER_CACHE",), str, "off", "score cache: off, memory or sqlite:PATH"),
+        Setting("reranker.cache", ("RERANKER_CACHE",), str, "off",
+                "score cache: off, memory, sqlite:PATH or redis://HOST:PORT/DB (rediss:// for TLS)"),
         Setting("reranker.cache_ttl", ("RERANKER_CACHE_TTL",), float, None,
                 "seconds a cached score lives (default 3600)"),
         Setting("reranker.cache_maxsize", ("RERANKER_CACHE_MAXSIZE",), int, None,
-                "cached scores kept (default 100000 in memory, 1000000 in SQLite)"),
+                "cached scores kept (default 100000 in memory, 1000000 in SQLite; Redis: its own maxmemory)"),
         # Reranker options: each goes to every link of the chain that declares it (Reranker.options).
         Setting("reranker.base_url", ("RERANKER_BASE_URL",), str, None, "endpoint of a remote or self-hosted service"),
         Setting("reranker.api_key", ("RERANKER_API_KEY",), str, None, "API key (Vertex: the access token)"),
@@ -144,7 +149,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("reranker.batch_size", ("RERANKER_BATCH_SIZE",), int, None,
                 "pairs per forward pass, or documents per request (remote: max_batch)"),
         Setting("reranker.device", ("RERANKER_DEVICE",), str, None, "cpu, cuda, cuda:1..."),
-        Setting("reranker.backend", ("RERANKER_BACKEND",), str, None, "local inference engine: torch or onnx"),
+        Setting("reranker.backend", ("RERANKER_BACKEND",), str, None,
+                "local inference engine: torch, onnx or onnx-int8 (ONNX Runtime with int8 weights)"),
         Setting("reranker.project", ("RERANKER_PROJECT",), str, None, "Google Cloud project (vertex)"),
         Setting("reranker.location", ("RERANKER_LOCATION",), str, None, "Google Cloud location (vertex)"),
         Setting("reranker.region", ("RERANKER_REGION",), str, None, "AWS region (bedrock)"),
@@ -169,7 +175,10 @@ SETTINGS: dict[str, Setting] = {
                 "id in /v1/models; default: the reranker's name"),
         Setting("service.strict_model", ("RAGSIFT_STRICT_MODEL",), bool, True,
                 "a request naming another model is a 404"),
-        Setting("service.max_length", ("RAGSIFT_MAX_LENGTH",), int, 512, "tokens per (query, passage)"),
+        Setting("service.max_length", ("RAGSIFT_MAX_LENGTH",), int, None,
+                "tokens per (query, passage); default: the model's recorded max_length, else 512"),
+        Setting("service.reranker_backend", ("RAGSIFT_RERANKER_BACKEND",), str, None,
+                "local cross-encoder engine: torch, onnx or onnx-int8 (default: RERANKER_BACKEND, else the CPU default)"),
         Setting("service.api_keys", ("RAGSIFT_API_KEYS",), str, (), "comma-separated; empty: no authentication"),
         Setting("service.max_passages", ("RAGSIFT_MAX_PASSAGES",), int, 1000, "passages per request"),
         Setting("service.max_chars_per_passage", ("RAGSIFT_MAX_CHARS_PER_PASSAGE",), int, 50_000, "characters"),
@@ -186,7 +195,10 @@ SETTINGS: dict[str, Setting] = {
         Setting("service.queue_max", ("RAGSIFT_QUEUE_MAX",), int, 64, "waiting requests, then 429"),
         Setting("service.request_timeout_s", ("RAGSIFT_REQUEST_TIMEOUT_S",), float, 30.0, "seconds, then 504"),
         Setting("service.micro_batching", ("RAGSIFT_MICRO_BATCHING",), bool, True, "batch concurrent requests"),
-        Setting("service.cache", ("RAGSIFT_CACHE",), str, "off", "score cache: off, memory or sqlite:PATH"),
+        Setting("service.cache", ("RAGSIFT_CACHE",), str, "off",
+                "score cache: off, memory, sqlite:PATH or redis://HOST:PORT/DB (rediss:// for TLS)"),
+        Setting("service.cache_ttl", ("RAGSIFT_CACHE_TTL",), float, None,
+                "seconds a cached score lives (default 3600)"),
         Setting("service.log_json", ("RAGSIFT_LOG_JSON",), bool, True, "one JSON line per request"),
         Setting("service.log_level", ("RAGSIFT_LOG_LEVEL",), str, "info", "debug, info, warning or error"),
     )
@@ -519,14 +531,33 @@ def _latest_file() -> Path:
     return home() / "rerankers" / "latest"
 
 
+def _trained_file() -> Path:
+    return home() / "rerankers" / "trained"
+
+
 def record_trained(model_dir: str | os.PathLike[str]) -> Path:
-    """Remember ``model_dir`` as the most recently trained reranker (atomic write under :func:`home`)."""
+    """Remember ``model_dir`` as a trained reranker (atomic writes under :func:`home`).
+
+    ``rerankers/trained`` lists every recorded model, newest last; ``rerankers/latest`` names the
+    newest. A recorded model is the implicit default only for the corpus it was trained on
+    (:func:`resolve_reranker_model`).
+    """
     from ragsift.files import atomic_write_text
 
     path = _latest_file()
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, str(Path(model_dir).resolve()) + "\n")
+    model = str(Path(model_dir).resolve())
+    known = [p for p in _read_lines(_trained_file()) if p != model]
+    atomic_write_text(_trained_file(), "".join(f"{p}\n" for p in [*known, model]))
+    atomic_write_text(path, model + "\n")
     return path
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except OSError:
+        return []
 
 
 def latest_trained() -> Path | None:
@@ -538,19 +569,56 @@ def latest_trained() -> Path | None:
     return recorded if (recorded / "config.json").is_file() else None
 
 
-def resolve_reranker_model(explicit: str | None = None, *, environ: Environ | None = None) -> tuple[str, str]:
-    """``(model, source)`` of the cross-encoder: option → RERANKER_MODEL → trained → hub default.
+def trained_models() -> list[tuple[Path, str | None, str | None]]:
+    """Recorded models that still exist, newest first: ``(folder, corpus fingerprint, dataset)``.
+
+    The fingerprint and dataset come from the model's ``ragsift_reranker.json`` (None when it has none).
+    """
+    from ragsift.rerank.settings import read_model_settings
+
+    paths = [Path(p) for p in _read_lines(_trained_file())]
+    latest = latest_trained()
+    if latest is not None and latest not in paths:
+        paths.append(latest)
+    out = []
+    for path in reversed(paths):
+        if not (path / "config.json").is_file():
+            continue
+        try:
+            settings = read_model_settings(path)
+        except ConfigError:
+            settings = None
+        trained_on = settings.trained_on if settings is not None else {}
+        out.append((path, trained_on.get("corpus_fingerprint"), trained_on.get("dataset")))
+    return out
+
+
+def trained_for(corpus: str | None) -> Path | None:
+    """The newest recorded model trained on the corpus with fingerprint ``corpus`` (None: none, or no corpus given)."""
+    if not corpus:
+        return None
+    return next((path for path, fingerprint, _ in trained_models() if fingerprint == corpus), None)
+
+
+def resolve_reranker_model(
+    explicit: str | None = None, *, environ: Environ | None = None, corpus: str | None = None
+) -> tuple[str, str]:
+    """``(model, source)`` of the cross-encoder: option → RERANKER_MODEL → trained on this corpus → hub default.
 
     ``source`` is ``'option'``, ``'RERANKER_MODEL'``, ``'trained'`` or ``'hub default'``.
     ``RERANKER_MODEL`` counts only when it belongs to the cross-encoder (``RERANKER_TYPE`` unset
     or ``cross-encoder``); ``environ`` (default ``os.environ``) is where it is looked up.
+    ``corpus`` is the fingerprint of the collection or dataset being searched
+    (:func:`ragsift.train.data.corpus_fingerprint`): a model trained by ``ragsift train-reranker``
+    is the default only there; elsewhere (or without ``corpus``) it must be named explicitly
+    (:func:`trained_models` lists them).
     """
     if explicit:
         return explicit, "option"
     found = env_model_for(RerankerType.CROSS_ENCODER, environ)
     if found is not None:
         return found
-    trained = latest_trained()
+    trained = trained_for(corpus)
     if trained is not None:
         return str(trained), "trained"
     return HUB_DEFAULT, "hub default"
@@ -565,14 +633,16 @@ class CacheKind(str, Enum):
     OFF = "off"
     MEMORY = "memory"
     SQLITE = "sqlite"
+    REDIS = "redis"
 
 
 @dataclass(frozen=True)
 class CacheSpec:
-    """A parsed score-cache setting: ``off``, ``memory`` or ``sqlite:PATH``, with optional limits.
+    """A parsed score-cache setting: ``off``, ``memory``, ``sqlite:PATH`` or a Redis URL, with optional limits.
 
     ``sources`` name where the values came from (``RERANKER_CACHE``, ``cache=``...) for errors
-    raised when the cache is opened (:func:`ragsift.rerank.cache.open_cache`).
+    raised when the cache is opened (:func:`ragsift.rerank.cache.open_cache`). ``url`` is the
+    ``redis://`` or ``rediss://`` URL of a Redis cache (``str()`` hides its password).
     """
 
     kind: CacheKind = CacheKind.OFF
@@ -580,27 +650,60 @@ class CacheSpec:
     ttl: float | None = None
     maxsize: int | None = None
     sources: tuple[str, ...] = field(default=(), compare=False)
+    url: str | None = field(default=None, repr=False)  # may hold a password
 
     @classmethod
     def parse(cls, text: object, source: str = "cache") -> "CacheSpec":
-        """``"off"`` (or ``"none"``, ``""``), ``"memory"`` or ``"sqlite:PATH"``; the kind is case-insensitive."""
+        """``"off"`` (or ``"none"``, ``""``), ``"memory"``, ``"sqlite:PATH"`` or ``"redis://HOST:PORT/DB"``.
+
+        The kind is case-insensitive; ``rediss://`` is Redis over TLS.
+        """
         spec = text.strip() if isinstance(text, str) else None
         if spec is None:
-            raise ConfigError(f"{source}={text!r} must be 'off', 'memory' or 'sqlite:PATH'")
+            raise ConfigError(f"{source}={text!r} must be 'off', 'memory', 'sqlite:PATH' or 'redis://HOST:PORT/DB'")
         if spec.lower() in ("", "off", "none"):
             return cls(sources=(source,))
         if spec.lower() == "memory":
             return cls(CacheKind.MEMORY, sources=(source,))
         if spec.lower().startswith("sqlite:") and spec[len("sqlite:"):].strip():
             return cls(CacheKind.SQLITE, Path(spec[len("sqlite:"):].strip()), sources=(source,))
-        raise ConfigError(f"{source}={text!r} is not valid; choose 'off', 'memory' or 'sqlite:PATH'")
+        if spec.lower().startswith(("redis://", "rediss://")):
+            return cls(CacheKind.REDIS, url=_redis_url(spec, source), sources=(source,))
+        raise ConfigError(
+            f"{source}={text!r} is not valid; choose 'off', 'memory', 'sqlite:PATH' or 'redis://HOST:PORT/DB'"
+        )
 
     @property
     def enabled(self) -> bool:
         return self.kind is not CacheKind.OFF
 
     def __str__(self) -> str:
+        if self.kind is CacheKind.REDIS:
+            return _hide_password(str(self.url))
         return f"sqlite:{self.path}" if self.kind is CacheKind.SQLITE else self.kind.value
+
+
+def _redis_url(url: str, source: str) -> str:
+    """``url`` checked: a host, a valid port and an integer database number (``/0`` when absent)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    db = parts.path.strip("/")
+    if not parts.hostname or port == -1 or (db and not db.isdigit()):
+        raise ConfigError(
+            f"{source}={_hide_password(url)!r} is not a valid Redis URL; use redis://[:PASSWORD@]HOST[:PORT][/DB] "
+            "(rediss:// for TLS), e.g. redis://localhost:6379/0"
+        )
+    return url
+
+
+def _hide_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
 
 
 def cache_spec(
@@ -611,8 +714,8 @@ def cache_spec(
 ) -> object:
     """The score cache to use: a :class:`CacheSpec`, or ``cache`` itself when it is a store object.
 
-    ``cache`` is ``'off'``, ``'memory'``, ``'sqlite:PATH'``, a CacheSpec or a store; when None,
-    ``RERANKER_CACHE`` decides. ``ttl``/``maxsize`` default to ``RERANKER_CACHE_TTL``/``_MAXSIZE``.
+    ``cache`` is ``'off'``, ``'memory'``, ``'sqlite:PATH'``, ``'redis://HOST:PORT/DB'``, a CacheSpec or a
+    store; when None, ``RERANKER_CACHE`` decides. ``ttl``/``maxsize`` default to ``RERANKER_CACHE_TTL``/``_MAXSIZE``.
     """
     if isinstance(cache, CacheSpec):
         return cache
@@ -623,11 +726,15 @@ def cache_spec(
     if not isinstance(cache, str):
         if ttl is not None or maxsize is not None:
             raise ConfigError(
-                "cache_ttl/cache_maxsize apply to cache='memory' or 'sqlite:PATH'; set them on the cache object"
+                "cache_ttl/cache_maxsize apply to cache='memory', 'sqlite:PATH' or 'redis://...'; "
+                "set them on the cache object"
             )
         if callable(getattr(cache, "get_many", None)) and callable(getattr(cache, "put_many", None)):
             return cache
-        raise ConfigError(f"cache={cache!r} must be 'off', 'memory', 'sqlite:PATH' or a MemoryCache/SQLiteCache")
+        raise ConfigError(
+            f"cache={cache!r} must be 'off', 'memory', 'sqlite:PATH', 'redis://HOST:PORT/DB' or a cache object "
+            "(MemoryCache, SQLiteCache, RedisCache)"
+        )
     spec = CacheSpec.parse(cache, source)
     if not spec.enabled:
         return spec
@@ -702,20 +809,22 @@ def reranker_spec(
     type_source: str = "type",
     model_source: str = "model",
     read_env: bool = True,
+    corpus: str | None = None,
 ) -> RerankerSpec:
     """The reranker named by the arguments, completed from the ``RERANKER_*`` variables.
 
     An argument wins over its variable; ``type_source``/``model_source`` name the flag or argument
     in error messages (``--reranker-type``). A cross-encoder link without a model gets one by the
     resolution order (:func:`resolve_reranker_model`). With ``read_env=False`` no ``RERANKER_*``
-    variable is read (the model registry and :func:`home` still are).
+    variable is read (the model registry and :func:`home` still are). ``corpus``: fingerprint of the
+    collection or dataset the reranker will serve; a model trained on it is the implicit default.
     """
     env: Environ = (os.environ if environ is None else environ) if read_env else {}
     primary = _primary(type, model, env, type_source, model_source)
     chain, chain_source = fallback, "fallback"
     if chain is None and (found := raw("reranker.fallback", env)) is not None:
         chain, chain_source = found
-    links = [_resolved(ref, env) for ref in (primary, *parse_reranker_list(chain, chain_source))]
+    links = [_resolved(ref, env, corpus) for ref in (primary, *parse_reranker_list(chain, chain_source))]
     shared = {}
     for option in SHARED_OPTIONS:
         found = lookup(f"reranker.{option}", env)
@@ -744,11 +853,11 @@ def _primary(rtype: object, model: str | None, env: Environ, type_source: str, m
     return RerankerRef(parsed)
 
 
-def _resolved(ref: RerankerRef, env: Environ) -> RerankerRef:
-    """A cross-encoder without a model gets the trained model or the hub default."""
+def _resolved(ref: RerankerRef, env: Environ, corpus: str | None = None) -> RerankerRef:
+    """A cross-encoder without a model gets the model trained on ``corpus`` or the hub default."""
     if ref.model is not None or ref.type is not RerankerType.CROSS_ENCODER:
         return ref
-    model, source = resolve_reranker_model(environ=env)
+    model, source = resolve_reranker_model(environ=env, corpus=corpus)
     return RerankerRef(ref.type, model, source, shared_model=source != "option")
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "CollectionBusyError",
     "UnknownDocumentError",
     "PassageTooLongError",
+    "QueryTooLongError",
     "RemoteError",
     "RemoteTimeoutError",
     "RateLimitedError",
@@ -79,6 +80,15 @@ class PassageTooLongError(BadInputError):
 
     def __init__(self, message: str, *, index: int, tokens: int, limit: int):
         self.index = index
+        self.tokens = tokens
+        self.limit = limit
+        super().__init__(message)
+
+
+class QueryTooLongError(BadInputError):
+    """A query leaves no room for any passage within the model's limit and truncation is ``NONE``."""
+
+    def __init__(self, message: str, *, tokens: int, limit: int):
         self.tokens = tokens
         self.limit = limit
         super().__init__(message)

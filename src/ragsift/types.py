@@ -5,11 +5,32 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-__all__ = ["Document", "Chunk", "Hit", "Run", "Qrels"]
+__all__ = ["Document", "Chunk", "Hit", "Run", "Qrels", "TEXT_FIELDS", "passage_text"]
 
 # TREC dicts at the evaluation boundary: {query_id: {doc_id: score}}.
 Run = dict[str, dict[str, float]]
 Qrels = dict[str, dict[str, int]]
+
+
+#: The fields of a document or chunk that the first stage indexes and a reranker reads, in order.
+TEXT_FIELDS: tuple[str, ...] = ("title", "text")
+
+
+def passage_text(title: str, text: str, fields: tuple[str, ...] | list[str] = TEXT_FIELDS) -> str:
+    """The text indexed for a document or chunk, and read by a reranker for a hit: the ``fields`` joined by a newline.
+
+    With the default ``("title", "text")`` it is the title, a newline, then the text (the title is
+    left out when empty); a chunk's text already starts with its heading path. BM25, the dense
+    index, reranker training and reranking all call this one function, so they read the same
+    text. ``fields=("text",)`` is the body alone (models trained before the title was read).
+    """
+    parts = {"title": title, "text": text}
+    unknown = [f for f in fields if f not in parts]
+    if unknown or not fields:
+        from ragsift.errors import ConfigError
+
+        raise ConfigError(f"text_fields={list(fields)!r} is not valid; use a non-empty list of 'title' and 'text'")
+    return "\n".join(parts[f] for f in fields if parts[f] or f != "title")
 
 
 @dataclass(frozen=True)
@@ -23,6 +44,11 @@ class Document:
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "text": self.text, "metadata": dict(self.metadata)}
+
+    @property
+    def is_empty(self) -> bool:
+        """True when title and text are both blank: nothing to index (collections skip it, counted)."""
+        return not (self.title.strip() or self.text.strip())
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,73 @@ def test_search_rerank_json(collection, capsys, tiny_cross_encoder):
     ])
     out, err = capsys.readouterr()
     assert code == 0, err
-    rows = json.loads(out)
+    payload = json.loads(out)
+    rows = payload["hits"]
     assert len(rows) == 3
     assert all({"bm25", "first_stage", "rerank", "rerank_relevance"} <= set(r["source_scores"]) for r in rows)
     assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
+    settings = payload["rerank_settings"]
+    assert settings["candidates"] == {"value": 5, "source": "option"}
+    assert settings["interpolate"] == {"value": None, "source": "default"}
+    assert settings["text_fields"] == {"value": ["title", "text"], "source": "default"}
+    assert settings["max_length"] == {"value": 512, "source": "default"}
+    assert payload["warnings"] == []
+
+
+def _with_settings(tmp_path, model, **values):
+    import shutil
+
+    from ragsift.rerank.settings import ModelSettings, write_model_settings
+
+    folder = tmp_path / "trained"
+    shutil.copytree(model, folder)
+    write_model_settings(folder, ModelSettings(**values))
+    return folder
+
+
+def test_search_rerank_applies_the_models_recorded_settings(collection, capsys, tiny_cross_encoder, tmp_path):
+    """`search --rerank --reranker-model M --json` uses M's ragsift_reranker.json: candidates, weight, length, fields."""
+    model = _with_settings(tmp_path, tiny_cross_encoder, interpolate=0.3, candidates=4, max_length=64, text_fields=("text",))
+    code = main(["search", str(collection), "passage cats", "--mode", "bm25", "--rerank", "--reranker-model", str(model),
+                 "--top-n", "10", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    payload = json.loads(out)
+    settings = payload["rerank_settings"]
+    assert settings["interpolate"] == {"value": 0.3, "source": "model"}
+    assert settings["candidates"] == {"value": 4, "source": "model"}
+    assert settings["max_length"] == {"value": 64, "source": "model"}
+    assert settings["text_fields"] == {"value": ["text"], "source": "model"}
+    hits = payload["hits"]
+    assert len(hits) == 4  # the recorded depth: only 4 candidates were retrieved and reranked
+    for h in hits:  # the recorded weight is applied: 0.3 * relevance + 0.7 * minmax(first stage)
+        assert 0.0 <= h["score"] <= 1.0
+    first = [h["source_scores"]["first_stage"] for h in hits]
+    lo, hi = min(first), max(first)
+    for h in hits:
+        norm = (h["source_scores"]["first_stage"] - lo) / (hi - lo) if hi > lo else 1.0
+        assert h["score"] == pytest.approx(0.3 * h["source_scores"]["rerank_relevance"] + 0.7 * norm, abs=1e-6)
+
+    # explicit flags win; --interpolate none turns the recorded weight off
+    code = main(["search", str(collection), "passage cats", "--mode", "bm25", "--rerank", "--reranker-model", str(model),
+                 "--candidates", "6", "--interpolate", "none", "--top-n", "10", "--json"])
+    out, err = capsys.readouterr()
+    payload = json.loads(out)
+    assert payload["rerank_settings"]["interpolate"] == {"value": None, "source": "option"}
+    assert payload["rerank_settings"]["candidates"] == {"value": 6, "source": "option"}
+    assert all(h["score"] == h["source_scores"]["rerank"] for h in payload["hits"])
+    assert len(payload["hits"]) == 6
+
+
+def test_search_rerank_backend_flag_and_env(collection, capsys, tiny_cross_encoder, monkeypatch):
+    monkeypatch.setenv("RERANKER_MAX_LENGTH", "96")
+    code = main(["search", str(collection), "cats", "--mode", "bm25", "--rerank", "--reranker-model",
+                 str(tiny_cross_encoder), "--reranker-backend", "torch", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    settings = json.loads(out)["rerank_settings"]
+    assert settings["backend"] == {"value": "torch", "source": "option"}
+    assert settings["max_length"] == {"value": 96, "source": "RERANKER_MAX_LENGTH"}
 
 
 def test_search_rerank_missing_model_is_a_clear_error(collection, capsys, tmp_path):
@@ -43,14 +106,43 @@ def test_search_rerank_missing_model_is_a_clear_error(collection, capsys, tmp_pa
 def test_resolution_order(monkeypatch, tmp_path, tiny_cross_encoder):
     monkeypatch.setenv("RAGSIFT_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("RERANKER_MODEL", raising=False)
+    assert resolve_reranker_model(corpus="abc") == (HUB_DEFAULT, "hub default")
+    model = _with_settings(tmp_path, tiny_cross_encoder, trained_on={"corpus_fingerprint": "abc", "dataset": "d"})
+    record_trained(model)
+    assert resolve_reranker_model(corpus="abc") == (str(model.resolve()), "trained")
+    # only where it was trained: another corpus, or none named, gets the hub default
+    assert resolve_reranker_model(corpus="other") == (HUB_DEFAULT, "hub default")
     assert resolve_reranker_model() == (HUB_DEFAULT, "hub default")
-    record_trained(tiny_cross_encoder)
-    assert resolve_reranker_model() == (str(tiny_cross_encoder.resolve()), "trained")
+    record_trained(tiny_cross_encoder)  # no recorded corpus: never an implicit default
+    assert resolve_reranker_model(corpus="abc") == (str(model.resolve()), "trained")
     monkeypatch.setenv("RERANKER_MODEL", "/env/model")
-    assert resolve_reranker_model() == ("/env/model", "RERANKER_MODEL")
+    assert resolve_reranker_model(corpus="abc") == ("/env/model", "RERANKER_MODEL")
     assert resolve_reranker_model("explicit") == ("explicit", "option")
     monkeypatch.setenv("RERANKER_TYPE", "cohere")  # RERANKER_MODEL is then Cohere's, not the cross-encoder's
-    assert resolve_reranker_model() == (str(tiny_cross_encoder.resolve()), "trained")
+    assert resolve_reranker_model(corpus="abc") == (str(model.resolve()), "trained")
+
+
+def test_search_names_trained_models_of_other_corpora(monkeypatch, tmp_path, collection, capsys, tiny_cross_encoder):
+    """A model trained elsewhere is not used implicitly; the note says it exists and how to ask for it."""
+    from ragsift.config import reranker_spec
+
+    monkeypatch.setenv("RAGSIFT_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("RERANKER_MODEL", raising=False)
+    monkeypatch.delenv("RERANKER_TYPE", raising=False)
+    model = _with_settings(tmp_path, tiny_cross_encoder, trained_on={"corpus_fingerprint": "elsewhere", "dataset": "scifact"})
+    record_trained(model)
+    from ragsift.cli import _collection_fingerprint, _note_other_trained
+    from ragsift.index.collection import Collection
+
+    corpus = _collection_fingerprint(Collection.open(collection))
+    spec = reranker_spec(corpus=corpus)
+    assert spec.model == HUB_DEFAULT
+    _note_other_trained(spec, corpus)
+    err = capsys.readouterr().err
+    assert str(model.resolve()) in err and "scifact" in err and "--reranker-model" in err
+    here = _with_settings(tmp_path / "b", tiny_cross_encoder, trained_on={"corpus_fingerprint": corpus})
+    record_trained(here)
+    assert reranker_spec(corpus=corpus).model == str(here.resolve())
 
 
 def test_grid_keeps_a_cohere_model_out_of_the_cross_encoder(monkeypatch, tmp_path):

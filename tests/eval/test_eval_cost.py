@@ -65,6 +65,26 @@ def test_cost_accuracy_on_a_constructed_case():
         cost_accuracy(qrels, base, reranked, retriever="b", reranker="c", n_base=7, max_n=6, tokens_per_passage=1, token_counter="t")
 
 
+def test_a_harmful_reranker_on_a_flat_first_stage_curve_saves_nothing():
+    """Regression: the first stage reaches its recall@N_base already at N=1; a reranker that pushes the
+    relevant documents down must not be credited with N_base - N_reranked passages."""
+    qrels = {"q1": {"r1": 1}, "q2": {"r2": 1}}
+    base = {"q1": ["r1", "a", "b", "c", "d"], "q2": ["r2", "a", "b", "c", "d"]}  # recall@1 = recall@5 = 1
+    worse = {"q1": ["a", "r1", "b", "c", "d"], "q2": ["a", "b", "r2", "c", "d"]}  # needs N = 3
+    study = cost_accuracy(qrels, base, worse, retriever="bm25", reranker="bad", n_base=5, max_n=5,
+                          tokens_per_passage=100.0, token_counter="test")
+    assert study.n_first == 1 and study.n_reranked == 3
+    assert study.passages_saved == -2  # never positive: it needs more passages than the first stage
+    out = study.to_dict()
+    assert out["n_first_stage"] == 1 and out["tokens_saved_per_query"] == pytest.approx(-200.0)
+    same = cost_accuracy(qrels, base, base, retriever="bm25", reranker="id", n_base=5, max_n=5,
+                         tokens_per_passage=100.0, token_counter="test")
+    assert same.passages_saved == 0
+    never = cost_accuracy(qrels, base, {"q1": ["a"] * 5, "q2": ["b"] * 5}, retriever="bm25", reranker="x", n_base=5,
+                          max_n=5, tokens_per_passage=1.0, token_counter="t")
+    assert never.passages_saved is None and never.to_dict()["passages_saved_pct"] is None
+
+
 def test_token_counter_uses_the_embedding_tokenizer_or_says_chars():
     count, name = token_counter("all-MiniLM-L6-v2")
     assert "tokenizer" in name and count("hello world") == 2

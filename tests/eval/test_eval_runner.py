@@ -75,3 +75,77 @@ def test_existing_collection_is_reused_and_checked(tmp_path, tiny_st_model):
 def test_unknown_retriever_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="bm25"):
         EvalConfig(data_dir=tmp_path, out_dir=tmp_path, retrievers=["bm42"])
+
+
+def test_beir_corpus_with_empty_documents_evaluates(tmp_path, caplog, tiny_st_model):
+    """Two empty documents, one judged relevant: one warning, counted in the report; the qrels stay valid."""
+    data = make_beir(tmp_path / "beir")
+    with (data / "corpus.jsonl").open("a") as f:
+        f.write(json.dumps({"_id": "e1", "title": "", "text": ""}) + "\n")
+        f.write(json.dumps({"_id": "e2", "title": " ", "text": "\n"}) + "\n")
+    (data / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\nq1\td1\t2\nq2\td2\t1\nq2\te1\t1\nq3\td4\t1\n"
+    )
+    cfg = EvalConfig(
+        data_dir=data, out_dir=tmp_path / "out", retrievers=["bm25", "hybrid"], show_progress=False,
+        embed_model=str(tiny_st_model), chunking=ChunkingConfig(mode="none"),
+    )
+    with caplog.at_level("WARNING"):
+        results = run_eval(cfg)
+    warnings = [r.getMessage() for r in caplog.records if "empty document" in r.getMessage()]
+    assert len(warnings) == 1 and "skipped 2 empty document(s)" in warnings[0] and "'e1'" in warnings[0]
+    assert results["skipped_empty_documents"] == {"count": 2, "ids": ["e1", "e2"]}
+    assert results["documents"] == 6
+    bm25 = next(r for r in results["runs"] if r["retriever"] == "bm25")
+    # q2's second relevant document can never be retrieved: recall@100 of q2 is 1/2
+    assert bm25["metrics"]["recall@100"] == pytest.approx((1 + 0.5 + 1) / 3)
+    assert "Empty documents skipped" in (tmp_path / "out" / "results.md").read_text()
+    # the collection counts them too (ragsift info prints the manifest)
+    from ragsift.index.collection import Collection
+
+    manifest = json.loads((Path(results["config"]["collection"]) / "manifest.json").read_text())
+    assert manifest["skipped_empty"] == {"count": 2, "ids": ["e1", "e2"]}
+    assert len(Collection.open(results["config"]["collection"]).documents) == 4
+
+
+def test_malformed_corpus_line_is_still_an_error_naming_file_and_line(tmp_path):
+    data = make_beir(tmp_path / "beir")
+    with (data / "corpus.jsonl").open("a") as f:
+        f.write('{"_id": "bad", "text": \n')
+    cfg = EvalConfig(data_dir=data, out_dir=tmp_path / "out", retrievers=["bm25"], show_progress=False)
+    with pytest.raises(BadInputError, match="corpus.jsonl") as info:
+        run_eval(cfg)
+    assert "line 5" in str(info.value) or getattr(info.value, "line", None) == 5
+
+
+def test_eval_applies_a_models_recorded_settings_and_survives_long_queries(tmp_path, tiny_cross_encoder, caplog):
+    """max_length, candidates and the interpolation weight come from the model; a query longer than the
+    window (truncate END) is cut with a counted warning instead of stopping the evaluation."""
+    import shutil
+
+    from ragsift.rerank.settings import ModelSettings, write_model_settings
+
+    data = make_beir(tmp_path / "beir")
+    long_q = "lava magma eruption " + " ".join(["volcano"] * 200)
+    (data / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in [
+        {"_id": "q1", "text": long_q}, {"_id": "q2", "text": "tulips roses"}, {"_id": "q3", "text": "whales dolphins"}]))
+    model = tmp_path / "m"
+    shutil.copytree(tiny_cross_encoder, model)
+    write_model_settings(model, ModelSettings(interpolate=0.4, candidates=3, max_length=96))
+    cfg = EvalConfig(data_dir=data, out_dir=tmp_path / "out", retrievers=["bm25"], rerankers=["none", str(model)],
+                     show_progress=False)
+    results = run_eval(cfg)
+    reranked = next(r for r in results["runs"] if r["reranker"] != "none")
+    applied = reranked["params"]["rerank_settings"]
+    assert applied["max_length"] == {"value": 96, "source": "model"}
+    assert applied["candidates"] == {"value": 3, "source": "model"}
+    assert applied["interpolate"] == {"value": 0.4, "source": "model"}
+    assert reranked["params"]["interpolate"] == 0.4 and reranked["params"]["candidates"] == 3
+    assert reranked["params"]["warnings"] == {"query_truncated": 1}
+    assert "Rerank settings applied" in (tmp_path / "out" / "results.md").read_text()
+
+    cfg = EvalConfig(data_dir=data, out_dir=tmp_path / "out2", retrievers=["bm25"], rerankers=["none", str(model)],
+                     show_progress=False, candidates=4, interpolate="none")
+    applied = next(r for r in run_eval(cfg)["runs"] if r["reranker"] != "none")["params"]["rerank_settings"]
+    assert applied["candidates"] == {"value": 4, "source": "option"}
+    assert applied["interpolate"] == {"value": None, "source": "option"}

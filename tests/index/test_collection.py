@@ -76,10 +76,21 @@ def test_bad_batch_loses_nothing(tmp_path):
     coll.add(DOCS)
     with pytest.raises(BadInputError, match="duplicate"):
         coll.add([Document("x", "one"), Document("x", "two")])
-    with pytest.raises(BadInputError, match="no text"):
-        coll.add([Document("y", "   ")])
     coll = Collection.open(tmp_path / "c")
     assert set(coll.documents) == {"a", "b", "c"}
+
+
+def test_empty_documents_are_skipped_with_one_warning_and_counted(tmp_path, caplog):
+    coll = Collection.create(tmp_path / "c", bm25_config())
+    with caplog.at_level("WARNING", logger="ragsift.index.collection"):
+        counts = coll.add([Document("a", "apples"), Document("e1", "   "), Document("e2", "", title=" ")])
+    assert counts == {"added": 1, "replaced": 0, "chunks": 1, "skipped_empty": 2}
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1 and "skipped 2 empty document(s)" in messages[0] and "'e1', 'e2'" in messages[0]
+    reopened = Collection.open(tmp_path / "c")
+    assert set(reopened.documents) == {"a"}
+    assert reopened.skipped_empty == {"count": 2, "ids": ["e1", "e2"]}
+    assert reopened.add([Document("e3", "")]) == {"added": 0, "replaced": 0, "chunks": 0, "skipped_empty": 1}
 
 
 def test_failed_write_rolls_back_memory_and_disk(tmp_path):

@@ -68,8 +68,6 @@ def test_missing_file_names_the_path(tmp_path):
         (rec(id="b", title="T"), "missing 'text'"),
         (rec(id="b", text=5), "'text' must be a string"),
         (rec(id="b", title=3, text="x"), "'title' must be a string"),
-        (rec(id="b", text="   "), "empty 'text' and no 'title'"),
-        (rec(id="b", title=" ", text="\n"), "empty 'text' and no 'title'"),
         (rec(id="b", text="x", metadata=[1, 2]), "'metadata' of document 'b' must be a JSON object"),
         (rec(id="b", text="x", metadata="m"), "must be a JSON object"),
     ],
@@ -82,6 +80,14 @@ def test_bad_line_is_reported_with_file_and_line(tmp_path, bad_line, fragment):
     assert fragment in message
     assert message.startswith(f"{path}:3: ")
     assert info.value.line == 3
+
+
+def test_empty_documents_are_loaded_for_the_collection_to_skip(tmp_path):
+    """An empty document is not malformed: it loads (marked is_empty) and a collection skips and counts it."""
+    path = write_lines(tmp_path / "c.jsonl", [rec(id="a", text="ok"), rec(id="b", text="   "), rec(id="c", title=" ", text="\n")])
+    docs = load_jsonl(path)
+    assert [d.id for d in docs] == ["a", "b", "c"]
+    assert [d.is_empty for d in docs] == [False, True, True]
 
 
 def test_duplicate_id_names_both_lines(tmp_path):

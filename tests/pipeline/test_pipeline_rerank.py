@@ -79,3 +79,69 @@ def test_tiny_cross_encoder_in_the_pipeline(collection, tiny_cross_encoder):
     assert len(result.hits) == 4
     direct = reranker.rerank("apples", [h.text for h in searcher.search("apples", mode="bm25", k=8).hits])
     assert [h.source_scores["rerank"] for h in result.hits] == pytest.approx([r.score for r in direct[:4]], abs=1e-5)
+
+
+# -- recorded settings, title + text, long queries ------------------------------------------------
+
+
+def _trained_copy(tmp_path, model, **values):
+    import shutil
+
+    from ragsift.rerank.settings import ModelSettings, write_model_settings
+
+    folder = tmp_path / "m"
+    shutil.copytree(model, folder)
+    write_model_settings(folder, ModelSettings(**values))
+    return folder
+
+
+def test_searcher_uses_the_models_recorded_settings(collection, tiny_cross_encoder, tmp_path):
+    from ragsift.rerank.cross_encoder import CrossEncoderReranker
+
+    model = _trained_copy(tmp_path, tiny_cross_encoder, interpolate=0.25, candidates=6, max_length=64)
+    searcher = Searcher(collection, CrossEncoderReranker(model))
+    result = searcher.search("apples pears", SearchOptions(mode="bm25"), rerank=RerankOptions(top_n=12))
+    assert len(result.hits) == 6  # the recorded depth
+    applied = result.rerank_settings
+    assert applied["interpolate"] == {"value": 0.25, "source": "model"}
+    assert applied["candidates"] == {"value": 6, "source": "model"}
+    assert applied["max_length"] == {"value": 64, "source": "model"}
+    assert applied["text_fields"] == {"value": ["title", "text"], "source": "model"}
+    explicit = searcher.search("apples pears", SearchOptions(mode="bm25"),
+                               rerank=RerankOptions(candidates=3, top_n=12, interpolate="none"))
+    assert len(explicit.hits) == 3
+    assert explicit.rerank_settings["interpolate"] == {"value": None, "source": "option"}
+    assert all(h.score == h.source_scores["rerank"] for h in explicit.hits)
+
+
+def test_reranker_reads_title_and_text(tmp_path):
+    """The reranker sees what BM25 and the dense index saw: the title line, then the body."""
+    seen = []
+
+    class Recording(OverlapReranker):
+        def score(self, query, documents):
+            seen.extend(documents)
+            return super().score(query, documents)
+
+    coll = Collection.create(tmp_path / "c", CollectionConfig(dense=False, chunking=ChunkingConfig(mode="none")))
+    coll.add([Document("a", "apples are red", title="Fruit"), Document("b", "apples again")])
+    Searcher(coll, Recording()).search("apples", SearchOptions(mode="bm25"), rerank=RerankOptions(candidates=2, top_n=2))
+    assert sorted(seen) == sorted(["Fruit\napples are red", "apples again"])
+    assert Collection.index_text(coll.chunks[0]) in seen
+
+
+def test_long_query_is_cut_with_a_warning_and_never_aborts(collection, tiny_cross_encoder):
+    from ragsift.rerank.cross_encoder import CrossEncoderReranker
+
+    long_query = "apples pears " + " ".join(["fruit"] * 300)
+    end = Searcher(collection, CrossEncoderReranker(tiny_cross_encoder, max_length=64))
+    result = end.search(long_query, SearchOptions(mode="bm25"), rerank=RerankOptions(candidates=5, top_n=5))
+    assert result.warnings == ["query_truncated"] and len(result.hits) == 5
+    assert all("rerank" in h.source_scores for h in result.hits)
+
+    # truncate NONE keeps the error for the model, but the search answers in first-stage order
+    strict = Searcher(collection, CrossEncoderReranker(tiny_cross_encoder, max_length=64, truncate="NONE"))
+    first = strict.search(long_query, SearchOptions(mode="bm25", k=5)).hits
+    result = strict.search(long_query, SearchOptions(mode="bm25"), rerank=RerankOptions(candidates=5, top_n=5))
+    assert result.warnings == ["rerank_skipped"]
+    assert [h.id for h in result.hits] == [h.id for h in first]

@@ -87,9 +87,46 @@ def test_truncate_none_raises_for_first_long_passage(tiny_ce):
     assert r.score(QUERY, [DOCS[0], DOCS[4]]).raw  # short passages still score
 
 
-def test_query_is_never_truncated(reranker):
-    with pytest.raises(ConfigError, match="query"):
-        reranker.score(" ".join(WORDS * 10), ["short passage"])
+def test_long_query_is_cut_to_half_the_window_under_end(tiny_ce):
+    """Under END a query longer than MAX_QUERY_SHARE of the window is cut there (and counted); passages keep the rest."""
+    from ragsift.rerank.cross_encoder import MAX_QUERY_SHARE
+
+    r = CrossEncoderReranker(tiny_ce, max_length=128)
+    r.warm_up()
+    long_query = " ".join(WORDS * 10)  # 160 single-token words
+    share = int(MAX_QUERY_SHARE * (128 - 3))
+    cut = " ".join((WORDS * 10)[:share])
+    before = r.queries_truncated
+    scores = r.score(long_query, ["short passage", "the cat sat on the mat " * 40])
+    assert r.queries_truncated == before + 1
+    assert scores.raw == pytest.approx(r.score(cut, ["short passage", "the cat sat on the mat " * 40]).raw, abs=1e-5)
+    assert r.queries_truncated == before + 1  # the cut query fits: not counted again
+    r.score("what do cats eat", ["short passage"])
+    assert r.queries_truncated == before + 1
+
+
+def test_long_query_under_none_raises_a_typed_error(tiny_ce):
+    from ragsift.errors import BadInputError, QueryTooLongError
+
+    r = CrossEncoderReranker(tiny_ce, truncate="NONE")
+    with pytest.raises(QueryTooLongError, match="no room for the passage") as info:
+        r.score(" ".join(WORDS * 10), ["short passage"])
+    assert isinstance(info.value, BadInputError) and info.value.tokens == 160 and info.value.limit == 128
+
+
+def test_max_length_comes_from_the_model_settings(tiny_ce, tmp_path):
+    import shutil
+
+    from ragsift.rerank.settings import ModelSettings, write_model_settings
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_ce, folder)
+    assert CrossEncoderReranker(folder).max_length == 512 and CrossEncoderReranker(folder).max_length_source == "default"
+    write_model_settings(folder, ModelSettings(interpolate=0.4, candidates=20, max_length=96))
+    r = CrossEncoderReranker(folder)
+    assert (r.max_length, r.max_length_source) == (96, "model")
+    assert r.model_settings.interpolate == 0.4 and r.model_settings.text_fields == ("title", "text")
+    assert (CrossEncoderReranker(folder, max_length=64).max_length, CrossEncoderReranker(folder, max_length=64).max_length_source) == (64, "option")
 
 
 def _window_texts(words: list[str], budget: int, step: int) -> list[str]:
@@ -232,3 +269,18 @@ def test_build_from_bundled_minilm_keeps_first_layers(tmp_path):
     assert json.loads((out / BUILD_MANIFEST).read_text())["num_layers"] == 2
     with pytest.raises(ConfigError, match="num_layers"):
         build_cross_encoder_from_encoder(None, tmp_path / "ce7", num_layers=7)
+
+
+def test_backend_onnx_int8_alias_and_env(tiny_ce, monkeypatch):
+    """`--reranker-backend onnx-int8` / RERANKER_BACKEND=onnx-int8 is ONNX Runtime with int8 weights."""
+    from ragsift.rerank.cross_encoder import Backend, Quantize
+    from ragsift.rerank.registry import get_reranker
+
+    r = CrossEncoderReranker(tiny_ce, backend="onnx-int8")
+    assert (r.backend, r.quantize, r.backend_source) == (Backend.ONNX, Quantize.INT8, "option")
+    with pytest.raises(ConfigError, match="backend="):
+        CrossEncoderReranker(tiny_ce, backend="tensorrt")
+    monkeypatch.setenv("RERANKER_BACKEND", "onnx-int8")
+    built = get_reranker("cross-encoder", str(tiny_ce))
+    assert (built.backend, built.quantize) == (Backend.ONNX, Quantize.INT8)
+    assert built.option_sources["backend"] == "RERANKER_BACKEND"

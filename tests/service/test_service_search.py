@@ -191,7 +191,9 @@ def test_rerank_with_the_tiny_cross_encoder_orders_by_its_logits(client, ce_rera
     assert len(hits) == 2
     assert {"bm25", "rerank", "total"} <= set(body["timings_ms"])
     first = ok(search(client, "cats dogs parrots sharks", mode="bm25", k=4))["hits"]
-    expected = ce_reranker.score("cats dogs parrots sharks", [h["text"] for h in first]).raw
+    from ragsift.types import passage_text  # the reranker reads what the first stage indexed: title + text
+
+    expected = ce_reranker.score("cats dogs parrots sharks", [passage_text(h["title"], h["text"]) for h in first]).raw
     by_id = {h["id"]: e for h, e in zip(first, expected)}
     best = sorted(by_id, key=lambda i: -by_id[i])[:2]
     assert [h["id"] for h in hits] == best

@@ -111,7 +111,7 @@ def test_train_reranker_end_to_end_from_an_encoder(tmp_path, tiny_beir, tiny_col
     cfg = RerankerTrainConfig(
         data_dir=tiny_beir, out_dir=out, base=str(tiny_st_model), collection_dir=tiny_collection, num_layers=1,
         freeze_layers=0, negatives=2, negative_pool=4, title_ratio=0.5, epochs=1, batch_groups=2, max_length=48,
-        head=head, show_progress=False,
+        head=head, show_progress=False, holdout=0.0,
     )
     manifest = train_reranker(cfg)
     assert manifest["recipe"]["head"] == head
@@ -142,6 +142,49 @@ def test_train_reranker_continues_a_cross_encoder_with_holdout(tmp_path, tiny_be
     assert not manifest["new_head"] and manifest["layers"] == 2
     assert len(manifest["data"]["heldout_query_ids"]) == 2
     assert manifest["data"]["judged_queries"] == 6
+
+
+def test_holdout_default_and_recorded_settings(tmp_path, tiny_beir, tiny_collection, tiny_cross_encoder):
+    """By default 20 % of the queries are held out; the weight and depth are tuned on them and recorded."""
+    from ragsift.rerank.settings import SETTINGS_FILE, read_model_settings
+    from ragsift.train.data import corpus_fingerprint
+    from ragsift.ingest import load_beir
+
+    assert RerankerTrainConfig(data_dir=tmp_path, out_dir=tmp_path / "o").holdout == 0.2
+    out = tmp_path / "ce3"
+    cfg = RerankerTrainConfig(
+        data_dir=tiny_beir, out_dir=out, base=str(tiny_cross_encoder), collection_dir=tiny_collection,
+        freeze_layers=1, negatives=2, negative_pool=4, title_ratio=0.0, max_length=48, inference_max_length=64,
+        depths=(2, 4), show_progress=False, record=False,
+    )
+    manifest = train_reranker(cfg)
+    dev = manifest["data"]["heldout_query_ids"]
+    assert len(dev) == 2  # round(0.2 * 9 judged queries)
+    settings = read_model_settings(out)
+    assert settings.path == out / SETTINGS_FILE
+    assert settings.candidates in (2, 4) and 0.0 <= settings.interpolate <= 1.0
+    assert settings.max_length == 64 and settings.text_fields == ("title", "text")
+    assert settings.first_stage["mode"] == "hybrid" and settings.first_stage["fusion"] == "rrf"
+    assert settings.fingerprint == corpus_fingerprint(load_beir(tiny_beir, split="train").corpus)
+    tuning = settings.tuning
+    assert tuning["queries"] == 2 and set(tuning["by_depth"]) == {"2", "4"}
+    assert tuning["by_depth"][str(settings.candidates)]["interpolate"] == settings.interpolate
+    assert manifest["settings"]["settings"]["candidates"] == settings.candidates
+
+
+def test_holdout_zero_records_settings_without_tuning(tmp_path, tiny_beir, tiny_collection, tiny_cross_encoder):
+    from ragsift.rerank.settings import read_model_settings
+
+    out = tmp_path / "ce4"
+    cfg = RerankerTrainConfig(
+        data_dir=tiny_beir, out_dir=out, base=str(tiny_cross_encoder), collection_dir=tiny_collection,
+        freeze_layers=1, negatives=2, negative_pool=4, title_ratio=0.0, max_length=48, holdout=0.0,
+        show_progress=False, record=False,
+    )
+    train_reranker(cfg)
+    settings = read_model_settings(out)
+    assert settings.interpolate is None and settings.candidates is None and settings.max_length == 256
+    assert "holdout=0" in settings.tuning["skipped"]
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,15 @@
 
 A RAG pipeline hands the top N passages to the LLM, whose cost grows with the tokens it reads.
 For N = 1..max_n this module measures context recall@N (:mod:`ragsift.eval.rag_metrics`) of a
-first stage and of the same first stage reranked. With ``N_base`` passages from the first stage as
-the reference, ``N_reranked`` is the smallest N whose reranked context recall reaches the first
-stage's at ``N_base``; the LLM then reads ``N_base − N_reranked`` fewer passages per query, i.e.
-that many times the mean passage length fewer tokens. ``N_reranked`` is None when reranking never
-reaches the reference within ``max_n``.
+first stage and of the same first stage reranked. The target is the first stage's context recall
+at ``N_base`` passages. ``N_first`` is the smallest N at which the *first stage itself* reaches
+that target (its curve is often flat, so ``N_first`` can be well below ``N_base``), and
+``N_reranked`` the smallest N at which the reranked list does. Reranking saves
+``N_first − N_reranked`` passages per query (that many times the mean passage length in tokens):
+positive only when the reranked run reaches the target with fewer passages than the first stage
+needs for the same recall, negative when it needs more, and None when it never reaches the
+target within ``max_n``. (Comparing against ``N_base`` instead would credit even a harmful
+reranker whenever the first stage's curve is flat.)
 
 Passage length is counted with the collection's embedding tokenizer when it can be loaded
 (``token_counter`` names it in the results), else as characters / 4.
@@ -43,6 +47,11 @@ class CostAccuracy:
     n_reranked: int | None
     tokens_per_passage: float
     token_counter: str
+    n_first: int | None = None  # smallest N at which the first stage reaches its own recall@N_base
+
+    def __post_init__(self) -> None:
+        if self.n_first is None:
+            self.n_first = smallest_matching_n(self.base, self.base, self.n_base)
 
     @property
     def target(self) -> float:
@@ -50,7 +59,8 @@ class CostAccuracy:
 
     @property
     def passages_saved(self) -> int | None:
-        return None if self.n_reranked is None else self.n_base - self.n_reranked
+        """``N_first − N_reranked``: > 0 only when reranking needs fewer passages than the first stage; None if it never gets there."""
+        return None if self.n_reranked is None else self.n_first - self.n_reranked
 
     def to_dict(self) -> dict:
         saved = self.passages_saved
@@ -59,11 +69,12 @@ class CostAccuracy:
             "reranker": self.reranker,
             "n_base": self.n_base,
             "recall_base_at_n_base": self.target,
+            "n_first_stage": self.n_first,
             "n_reranked": self.n_reranked,
             "recall_reranked_at_n_reranked": None if self.n_reranked is None else self.reranked[self.n_reranked - 1],
             "recall_reranked_at_n_base": self.reranked[self.n_base - 1],
             "passages_saved": saved,
-            "passages_saved_pct": None if saved is None else 100.0 * saved / self.n_base,
+            "passages_saved_pct": None if saved is None else 100.0 * saved / self.n_first,
             "tokens_per_passage": self.tokens_per_passage,
             "tokens_saved_per_query": None if saved is None else saved * self.tokens_per_passage,
             "token_counter": self.token_counter,

@@ -21,6 +21,7 @@ from ragsift.eval.retrievers import retriever_options, retriever_spec
 from ragsift.eval.tuning import FusionTuning, fusion_overrides, tune_fusion, tune_interpolation
 from ragsift.index.collection import Collection
 from ragsift.ingest import BeirDataset
+from ragsift.pipeline.rerank import RerankOptions
 from ragsift.pipeline.search import Searcher
 from ragsift.types import Hit
 
@@ -89,7 +90,7 @@ class Grid:
         rerankers: Mapping[str, EvalReranker],
         *,
         depth: Mapping[str, int],
-        candidates: int,
+        candidates: int | None = None,
         interpolate: float | str | None = None,
         tune: SplitQueries | None = None,
         progress: Progress = lambda items, desc: items,
@@ -160,20 +161,31 @@ class Grid:
         return self._first[key]
 
     # ------------------------------------------------------------------ reranking
-    def _rerank(self, bundle: EvalReranker, first: FirstStage, texts: Mapping[str, str], weight, desc: str):
+    def settings(self, bundle: EvalReranker) -> RerankOptions:
+        """The rerank options of ``bundle``: the grid's explicit values, else the model's recorded ones, else defaults.
+
+        With ``interpolate="auto"`` the weight is tuned (:meth:`interpolation`); the resolved
+        options then carry the model's or the default weight, which is not used.
+        """
+        interpolate = None if self.interpolate == "auto" else self.interpolate
+        return RerankOptions(candidates=self.candidates, interpolate=interpolate).resolve(bundle.reranker)
+
+    def _rerank(self, bundle: EvalReranker, first: FirstStage, texts: Mapping[str, str], weight, desc: str,
+                warnings: list[str] | None = None):
+        opts = self.settings(bundle)
         hits: dict[str, list[Hit]] = {}
         charged = []
         for qid in self.progress(list(first.hits), desc):
-            hits[qid], ms = rerank_head(bundle, texts[qid], first.hits[qid], self.candidates, weight)
+            hits[qid], ms = rerank_head(
+                bundle, texts[qid], first.hits[qid], opts.candidates, weight, opts.text_fields, warnings=warnings
+            )
             charged.append(ms)
         return hits, charged
 
     def interpolation(self, name: str, bundle: EvalReranker) -> float | None:
-        """The interpolation weight for ``name`` × ``bundle``: none, fixed, or tuned on the tuning split."""
-        if self.interpolate is None:
-            return None
+        """The interpolation weight for ``name`` × ``bundle``: the model's or an explicit one, none, or tuned on the tuning split."""
         if self.interpolate != "auto":
-            return float(self.interpolate)
+            return self.settings(bundle).weight
         key = (name, bundle.spec)
         if key not in self.interpolations:
             if self.tune is None:
@@ -208,14 +220,20 @@ class Grid:
 
     def _reranked(self, name: str, kind: str, first: FirstStage, bundle: EvalReranker, desc: str) -> GridRun:
         weight = self.interpolation(name, bundle)
-        hits, rerank_ms = self._rerank(bundle, first, self.queries.data.queries, weight, desc)
+        warnings: list[str] = []
+        hits, rerank_ms = self._rerank(bundle, first, self.queries.data.queries, weight, desc, warnings)
         stage_ms = {
             "retrieve": first.stage_ms["retrieve"],
             "fuse": first.stage_ms["fuse"],
             "rerank": rerank_ms,
             "total": [a + b for a, b in zip(first.stage_ms["total"], rerank_ms)],
         }
-        params = {**first.params, "candidates": self.candidates, "interpolate": weight}
+        opts = self.settings(bundle)
+        applied = opts.settings_report()
+        if self.interpolate == "auto":
+            applied["interpolate"] = {"value": weight, "source": f"tuned on {self.tune.split if self.tune else '?'}"}
+        params = {**first.params, "candidates": opts.candidates, "interpolate": weight, "rerank_settings": applied,
+                  "warnings": {w: warnings.count(w) for w in sorted(set(warnings))}}
         if (name, bundle.spec) in self.interpolations:
             tuning = self.interpolations[(name, bundle.spec)]
             params["tuning"] = {k: v for k, v in tuning.items() if k != "weight"}

@@ -189,7 +189,13 @@ def render_markdown(results: Mapping[str, Any]) -> str:
     lines = [f"# Results: {results['dataset']} ({results['split']})", ""]
     if "created" in results:
         lines += [f"Created: {results['created']}", ""]
+    empty = results.get("skipped_empty_documents") or {}
+    if empty.get("count"):
+        shown = ", ".join(empty.get("ids", [])[:5])
+        lines += [f"Empty documents skipped (never retrievable; qrels judging them count as misses): "
+                  f"{empty['count']} ({shown}{', ...' if empty['count'] > 5 else ''})", ""]
     lines += _runs_table(results["runs"])
+    lines += _rerank_settings_lines(results["runs"])
     from ragsift.eval.report_sections import grid_sections, legend
 
     lines += legend(results)
@@ -197,6 +203,23 @@ def render_markdown(results: Mapping[str, Any]) -> str:
     if results.get("anchors"):
         lines += ["", "## Published reference numbers", "", *_anchors_table(results["anchors"])]
     return "\n".join(lines) + "\n"
+
+
+def _rerank_settings_lines(runs) -> list[str]:
+    """One line per reranked run: the settings applied and where each came from, and per-query warnings."""
+    lines = []
+    for run in runs:
+        applied = (run.get("params") or {}).get("rerank_settings")
+        if not applied:
+            continue
+        shown = ", ".join(
+            f"{k}={'+'.join(map(str, v['value'])) if isinstance(v['value'], list) else v['value']} ({v['source']})"
+            for k, v in applied.items()
+        )
+        warnings = (run.get("params") or {}).get("warnings") or {}
+        extra = f"; warnings: {', '.join(f'{k} ×{n}' for k, n in warnings.items())}" if warnings else ""
+        lines.append(f"- {run['retriever']} × {run.get('reranker_label', run['reranker'])}: {shown}{extra}")
+    return ["", "Rerank settings applied (value (source)):", "", *lines] if lines else []
 
 
 def write_results(out_dir: str | os.PathLike[str], results: Mapping[str, Any]) -> tuple[Path, Path]:

@@ -172,18 +172,21 @@ def _cost(results: Mapping) -> list[str]:
     lines = [
         f"## Cost–accuracy: passages handed to the LLM (N_base = {n_base})",
         "",
-        f"N_reranked = the smallest N whose reranked context recall@N reaches the first stage's at N = {n_base}. "
+        f"Target: the first stage's context recall@{n_base}. N_first = the smallest N at which the first stage "
+        "itself reaches it, N_reranked = the smallest N at which the reranked list does; passages saved = "
+        "N_first − N_reranked (negative: reranking needs more passages; '-': it never reaches the target). "
         f"Tokens per passage: mean over the first stage's top {n_base} ({cost['token_counter']}).",
         "",
-        _row(["Retriever", "Reranker", f"recall@{n_base} first stage", f"recall@{n_base} reranked", "N_reranked",
-              "passages saved", "tokens saved / query"]),
-        _row(["---", "---", "---:", "---:", "---:", "---:", "---:"]),
+        _row(["Retriever", "Reranker", f"recall@{n_base} first stage", f"recall@{n_base} reranked", "N_first",
+              "N_reranked", "passages saved", "tokens saved / query"]),
+        _row(["---", "---", "---:", "---:", "---:", "---:", "---:", "---:"]),
     ]
     for e in cost["runs"]:
         saved = e.get("passages_saved")
         lines.append(_row([
             e["retriever"], e.get("reranker_label", e["reranker"]), _num(e["recall_base_at_n_base"]),
-            _num(e["recall_reranked_at_n_base"]), e["n_reranked"] if e["n_reranked"] is not None else f"> {cost['max_n']}",
+            _num(e["recall_reranked_at_n_base"]), e.get("n_first_stage", n_base),
+            e["n_reranked"] if e["n_reranked"] is not None else f"> {cost['max_n']}",
             "-" if saved is None else f"{saved} ({e['passages_saved_pct']:.0f} %)",
             "-" if saved is None else f"{e['tokens_saved_per_query']:,.0f}",
         ]))

@@ -22,10 +22,11 @@ from typing import Sequence
 
 from ragsift.config import parse_reranker_ref
 from ragsift.errors import ConfigError
-from ragsift.pipeline.rerank import RerankOptions, rerank_hits
+from ragsift.pipeline.rerank import RerankOptions, hit_texts, rerank_hits
+from ragsift.rerank.settings import OFF
 from ragsift.rerank.base import Reranker, Scores
 from ragsift.rerank.cache import CachedReranker, MemoryCache, cache_key
-from ragsift.types import Hit
+from ragsift.types import TEXT_FIELDS, Hit
 
 __all__ = [
     "CostMeter", "EvalReranker", "parse_reranker_spec", "reranker_label", "training_manifest", "build_eval_reranker", "rerank_head",
@@ -128,14 +129,19 @@ def training_manifest(spec: str) -> dict | None:
         raise ConfigError(f"reranker {model!r}: {path} is not readable JSON ({exc})") from exc
 
 
-def build_eval_reranker(spec: str) -> EvalReranker:
-    """Build and warm up the reranker an eval spec names, behind a metered in-memory score cache."""
+def build_eval_reranker(spec: str, *, backend: str | None = None) -> EvalReranker:
+    """Build and warm up the reranker an eval spec names, behind a metered in-memory score cache.
+
+    ``backend`` (``torch``, ``onnx``, ``onnx-int8``) goes to a local cross-encoder; its
+    ``max_length`` is ``RERANKER_MAX_LENGTH``, else the model's recorded one, else 512.
+    """
     from ragsift.rerank.registry import get_reranker
 
     kind, model = parse_reranker_spec(spec)
     if kind == "none" and model is None and spec.strip() == "none":
         raise ConfigError("reranker spec 'none' is the first stage itself; it has no reranker to build")
-    inner = get_reranker(kind, model, cache="off", fallback="off")
+    options = {"backend": backend} if backend else {}
+    inner = get_reranker(kind, model, cache="off", fallback="off", **options)
     inner.warm_up()
     if not inner.cacheable:
         return EvalReranker(spec, reranker_label(spec), inner)
@@ -145,16 +151,24 @@ def build_eval_reranker(spec: str) -> EvalReranker:
 
 
 def rerank_head(
-    bundle: EvalReranker, query: str, hits: Sequence[Hit], candidates: int, weight: float | None = None
+    bundle: EvalReranker, query: str, hits: Sequence[Hit], candidates: int, weight: float | None = None,
+    text_fields: Sequence[str] = TEXT_FIELDS, warnings: list[str] | None = None,
 ) -> tuple[list[Hit], float]:
-    """Rerank the head of ``candidates`` hits (the tail keeps its order); return hits and charged ms."""
+    """Rerank the head of ``candidates`` hits (the tail keeps its order); return hits and charged ms.
+
+    ``weight`` None is pure reranking (the caller resolves the model's recorded weight);
+    ``warnings`` receives :func:`~ragsift.pipeline.rerank.rerank_hits`' per-query warnings.
+    """
     head, tail = list(hits[:candidates]), list(hits[candidates:])
-    opts = RerankOptions(candidates=candidates, top_n=candidates, interpolate=weight)
+    opts = RerankOptions(
+        candidates=candidates, top_n=candidates, interpolate=OFF if weight is None else weight,
+        text_fields=tuple(text_fields),
+    )
     before = bundle.meter.model_ms if bundle.meter else 0.0
-    new_head, wall = rerank_hits(bundle.reranker, query, head, opts)
+    new_head, wall = rerank_hits(bundle.reranker, query, head, opts, warnings=warnings)
     if bundle.meter is None:
         return new_head + tail, wall
     overhead = max(wall - (bundle.meter.model_ms - before), 0.0)
     name = bundle.meter.name
-    charged = overhead + sum(bundle.meter.pair_ms.get(cache_key(name, query, h.text), 0.0) for h in head)
+    charged = overhead + sum(bundle.meter.pair_ms.get(cache_key(name, query, t), 0.0) for t in hit_texts(head, text_fields))
     return new_head + tail, charged

@@ -91,8 +91,8 @@ class EvalConfig:
     depth: int = 100
     max_queries: int | None = None
     rerankers: Sequence[str] = ("none",)
-    candidates: int = 45
-    interpolate: float | str | None = None  # a weight in [0, 1], or "auto": tuned on tune_split
+    candidates: int | None = None  # None: each model's recorded depth, else 45
+    interpolate: float | str | None = None  # a weight in [0, 1], "auto" (tuned on tune_split), "none" (off); None: the model's
     tune_split: str = "train"
     tune_queries: int | None = 200
     show_progress: bool = True
@@ -112,12 +112,13 @@ class EvalConfig:
     judge_queries: int | None = None
     plots: bool = False
     command: str | None = None
+    reranker_backend: str | None = None  # torch, onnx, onnx-int8 (local cross-encoders); None: RERANKER_BACKEND, else the default
 
     def __post_init__(self) -> None:
         self.retrievers = check_retrievers(self.retrievers)
         if not self.rerankers:
             raise ConfigError("rerankers must name at least one entry ('none' = first stage only)")
-        if self.interpolate not in (None, "auto"):
+        if self.interpolate not in (None, "auto", "none"):
             RerankOptions(candidates=self.candidates, interpolate=float(self.interpolate))  # validates
         RerankOptions(candidates=self.candidates)
         self.metrics = [str(m) for m in parse_metrics(self.metrics)]
@@ -151,7 +152,7 @@ def run_eval(cfg: EvalConfig) -> dict:
     tune = _tuning_queries(cfg, notes)
     retrievers = _runnable_retrievers(cfg, tune, notes)
     collections = _collections(cfg, queries.data.corpus, retrievers)
-    rerankers = {spec: build_reranker(spec) for spec in cfg.rerankers if spec.strip() != "none"}
+    rerankers = {spec: build_reranker(spec, cfg.reranker_backend) for spec in cfg.rerankers if spec.strip() != "none"}
     grid = Grid(
         collections, queries, retrievers, rerankers, depth=_depths(cfg, collections), candidates=cfg.candidates,
         interpolate=cfg.interpolate, tune=tune, progress=_progress(cfg.show_progress),
@@ -176,9 +177,9 @@ def run_eval(cfg: EvalConfig) -> dict:
     return results
 
 
-def build_reranker(spec: str) -> EvalReranker:
+def build_reranker(spec: str, backend: str | None = None) -> EvalReranker:
     """The grid reranker a spec names (looked up at call time, so callers may memoize it across runs)."""
-    return build_eval_reranker(spec)
+    return build_eval_reranker(spec, backend=backend)
 
 
 def _split_queries(cfg: EvalConfig, split: str, limit: int | None) -> SplitQueries:
@@ -266,7 +267,7 @@ def _collections(cfg: EvalConfig, corpus, retrievers: Sequence[str]) -> dict[str
 def _open_or_build(path: Path, cfg: EvalConfig, corpus, chunking: ChunkingConfig, needs_dense: bool) -> Collection:
     if Collection.exists(path):
         coll = Collection.open(path)
-        if set(coll.documents) != {d.id for d in corpus}:
+        if set(coll.documents) != {d.id for d in corpus if not d.is_empty}:
             raise BadInputError(
                 f"collection {path} holds different documents than {cfg.data_dir}; "
                 "pass another --collection or delete it to rebuild"
@@ -339,6 +340,7 @@ def _results(cfg: EvalConfig, queries: SplitQueries, collections, records, grid:
         "split": cfg.split,
         "queries": len(queries.qids),
         "documents": len(queries.data.corpus),
+        "skipped_empty_documents": _empty_documents(queries.data.corpus),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "runs": records,
         "config": _config_section(cfg, collections),
@@ -355,6 +357,12 @@ def _results(cfg: EvalConfig, queries: SplitQueries, collections, records, grid:
     if anchors:
         results["anchors"] = anchors
     return results
+
+
+def _empty_documents(corpus) -> dict:
+    """Documents with no title and no text: not indexed (never retrievable); qrels judging them stay valid."""
+    ids = [d.id for d in corpus if d.is_empty]
+    return {"count": len(ids), "ids": ids[:20]}
 
 
 def _config_section(cfg: EvalConfig, collections: dict[str, Collection]) -> dict:

@@ -119,6 +119,8 @@ class Collection:
         self.path = Path(path)
         self.config = config
         self.lock_timeout = lock_timeout
+        self.defer_cleanup = False  # True: old generations are removed by remove_old_generations() later
+        self._keep: set[int] = set()  # the last commit's live and previous generations
         self.limits = limits
         self.documents: dict[str, Document] = {}
         self.chunks: list[Chunk] = []
@@ -128,6 +130,7 @@ class Collection:
         self.data_dir: str | None = None
         self.created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.chunk_size_note: str | None = None
+        self.skipped_empty: dict[str, Any] = {"count": 0, "ids": []}  # empty documents skipped by add()
         self._embedder = embedder
         self._vectors = None
         self._chunk_ids: dict[str, Chunk] | None = None
@@ -232,6 +235,7 @@ class Collection:
         self.data_dir = manifest["data_dir"]
         self.created = manifest.get("created", self.created)
         self.chunk_size_note = manifest.get("chunk_size_note")
+        self.skipped_empty = manifest.get("skipped_empty") or {"count": 0, "ids": []}
         self._logs = logs
         self.documents = {
             d["id"]: Document(d["id"], d["text"], d.get("title", ""), d.get("metadata", {})) for d in rows["documents"]
@@ -343,18 +347,30 @@ class Collection:
     def add(self, documents: Iterable[Document], *, show_progress: bool = False) -> dict[str, int]:
         """Add documents (replacing any with the same id) and commit a new generation.
 
-        Returns counts ``{"added", "replaced", "chunks"}``; an empty batch changes nothing. The
-        documents are checked against :attr:`limits` first. The change is applied under the
+        Returns counts ``{"added", "replaced", "chunks"}`` (plus ``"skipped_empty"`` when some were
+        skipped); an empty batch changes nothing. Documents with no title and no text are skipped
+        with one WARNING (how many, the first ids) and counted in the manifest's ``skipped_empty``
+        (``ragsift info``). The documents are checked against :attr:`limits` first. The change is applied under the
         writer lock to the committed state (reloaded if another writer moved on). On any error
         the collection is reloaded from disk, so nothing already indexed is lost.
         """
-        docs = _validate_batch(list(documents), self.limits)
+        docs, empty = _validate_batch(list(documents), self.limits)
+        if empty:
+            _warn_empty(empty)
+        skipped = {"skipped_empty": len(empty)} if empty else {}
         if not docs:
-            return {"added": 0, "replaced": 0, "chunks": 0}
+            return {"added": 0, "replaced": 0, "chunks": 0, **skipped}
         with self._writing():
-            return self._mutate(lambda: self._add(docs, show_progress))
+            counts = self._mutate(lambda: self._add(docs, show_progress, empty))
+        return {**counts, **skipped}
 
-    def _add(self, docs: list[Document], show_progress: bool) -> dict[str, int]:
+    def _add(self, docs: list[Document], show_progress: bool, empty: Sequence[str] = ()) -> dict[str, int]:
+        if empty:
+            known = self.skipped_empty.get("ids", [])
+            self.skipped_empty = {
+                "count": int(self.skipped_empty.get("count", 0)) + len(empty),
+                "ids": (known + [i for i in empty if i not in known])[:SKIPPED_IDS_KEPT],
+            }
         replaced_ids = {d.id for d in docs if d.id in self.documents}
         self._drop_documents(replaced_ids)
         corpus = chunk_documents(
@@ -483,7 +499,9 @@ class Collection:
         previous = self.generation
         atomic_write_text(self.path / MANIFEST, text)
         self.generation, self.data_dir = generation, name
-        self._remove_old_generations(keep={generation, previous})
+        self._keep = {generation, previous}
+        if not self.defer_cleanup:
+            self.remove_old_generations()
 
     def _manifest(self, generation: int, data_dir: str) -> dict[str, Any]:
         return {
@@ -496,15 +514,23 @@ class Collection:
             "config": self.config.to_dict(),
             "chunk_size_note": self.chunk_size_note,
             "stats": self.stats(),
+            "skipped_empty": self.skipped_empty,
         }
 
     def _sweep_temporaries(self) -> None:
         for p in self.path.glob(".gen-*.tmp-*"):
             remove_tree(p)
 
-    def _remove_old_generations(self, keep: set[int]) -> None:
-        """Remove generations older than the live one, except those in ``keep`` (the previous one)."""
-        newest = max(keep)
+    def remove_old_generations(self) -> None:
+        """Remove the generations older than the last commit's live and previous ones.
+
+        :meth:`add`/:meth:`delete` call it after each commit unless ``defer_cleanup`` is set (the
+        service runs it after answering). Only generations older than both are removed, so it is
+        safe after another writer committed meanwhile; readers retry when theirs vanishes.
+        """
+        if not self._keep:
+            return
+        keep, newest = self._keep, max(self._keep)
         for number, p in generation_dirs(self.path):
             if number < newest and number not in keep:
                 remove_tree(p)
@@ -536,8 +562,10 @@ class Collection:
         return token_length_function(resolve_model(self.config.embed_model))
 
 
-def _validate_batch(docs: list[Document], limits: DocumentLimits) -> list[Document]:
+def _validate_batch(docs: list[Document], limits: DocumentLimits) -> tuple[list[Document], list[str]]:
+    """``(documents to index, ids of empty documents skipped)``; BadInputError for anything malformed."""
     seen: set[str] = set()
+    kept, empty = [], []
     for n, d in enumerate(docs):
         if not isinstance(d, Document):
             raise BadInputError(f"item {n} is a {type(d).__name__}, expected ragsift.types.Document")
@@ -546,10 +574,25 @@ def _validate_batch(docs: list[Document], limits: DocumentLimits) -> list[Docume
         if d.id in seen:
             raise BadInputError(f"duplicate document id {d.id!r} in one batch (item {n})")
         check_document(d, limits)
-        if not (d.text.strip() or d.title.strip()):
-            raise BadInputError(f"document {d.id!r} has no text")
         seen.add(d.id)
-    return docs
+        if d.is_empty:
+            empty.append(d.id)
+        else:
+            kept.append(d)
+    return kept, empty
+
+
+#: Ids of skipped empty documents kept in the manifest (the count is complete).
+SKIPPED_IDS_KEPT = 20
+
+
+def _warn_empty(ids: Sequence[str]) -> None:
+    """One warning per batch: how many empty documents were skipped and the first few ids."""
+    shown = ", ".join(repr(i) for i in ids[:5]) + (", ..." if len(ids) > 5 else "")
+    log.warning(
+        "skipped %d empty document(s) (no title and no text; they can never be retrieved, and qrels judging them "
+        "stay valid): %s", len(ids), shown,
+    )
 
 
 def generation_dirs(path: Path) -> list[tuple[int, Path]]:

@@ -18,8 +18,9 @@ def load_jsonl(path: str | os.PathLike[str], *, limits: DocumentLimits = DEFAULT
     """Read documents from a JSONL file (UTF-8), in file order.
 
     Each non-blank line is an object with ``id`` (or BEIR's ``_id``; a string or an integer),
-    ``text``, and optionally ``title`` and ``metadata`` (an object). ``title + text`` must not be
-    blank, and each document must be within ``limits`` (a line longer than
+    ``text``, and optionally ``title`` and ``metadata`` (an object). A document whose ``title + text``
+    is blank is returned as is (:attr:`Document.is_empty`): benchmark corpora contain such documents,
+    and a collection skips them with one warning and counts them. Each document must be within ``limits`` (a line longer than
     ``limits.max_document_bytes`` is refused before it is read whole; see
     :mod:`ragsift.ingest.limits`). Any problem raises :class:`~ragsift.errors.BadInputError`
     naming the file and line.
@@ -41,12 +42,6 @@ def record_to_document(
     ident = read_id(obj, path, line)
     title = read_str(obj, "title", path, line, required=False)
     text = read_str(obj, "text", path, line, required=True)
-    if not (title + text).strip():
-        raise BadInputError(
-            f"document {ident!r} has an empty 'text' and no 'title'; give it some text or drop the line",
-            path=str(path),
-            line=line,
-        )
     metadata = obj.get("metadata")
     if metadata is None:
         metadata = {}

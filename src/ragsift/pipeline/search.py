@@ -81,8 +81,14 @@ class SearchOptions:
 
 @dataclass
 class SearchResult:
+    """Hits and per-stage timings; with reranking, ``rerank_settings`` (each applied setting with its
+    source: option, environment variable, model, default) and ``warnings`` (``query_truncated``,
+    ``rerank_skipped``: see :func:`ragsift.pipeline.rerank.rerank_hits`)."""
+
     hits: list[Hit]
     timings_ms: dict[str, float] = field(default_factory=dict)
+    rerank_settings: dict[str, dict] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 class Searcher:
@@ -110,7 +116,8 @@ class Searcher:
         """Search one query. ``kwargs`` build :class:`SearchOptions` when ``options`` is None.
 
         With ``rerank``, the first stage returns ``rerank.candidates`` hits (overriding ``k``)
-        and the reranker keeps ``rerank.top_n`` of them.
+        and the reranker keeps ``rerank.top_n`` of them. Options left unset take the reranker
+        model's recorded settings (:meth:`RerankOptions.resolve`).
         """
         return self.search_many([query], options, rerank=rerank, **kwargs)[0]
 
@@ -127,6 +134,7 @@ class Searcher:
         if rerank is not None:
             if self.reranker is None:
                 raise ConfigError("rerank options were given but this Searcher has no reranker")
+            rerank = rerank.resolve(self.reranker)
             opts = replace(opts, k=rerank.candidates)
         for q in queries:
             if not isinstance(q, str) or not q.strip():
@@ -147,7 +155,8 @@ class Searcher:
         results = [self._finish(runs, opts, t) for runs, t in zip(per_query_runs, timings)]
         if rerank is not None:
             for query, result in zip(queries, results):
-                result.hits, ms = rerank_hits(self.reranker, query, result.hits, rerank)
+                result.hits, ms = rerank_hits(self.reranker, query, result.hits, rerank, warnings=result.warnings)
+                result.rerank_settings = rerank.settings_report()
                 result.timings_ms["rerank"] = ms
                 result.timings_ms["total"] += ms
         return results

@@ -7,7 +7,7 @@ sequence-classification model (``BertForSequenceClassification`` and friends, e.
 
 How a request is scored:
 
-1. every pair is tokenized once with the model's tokenizer (the query is never truncated);
+1. every pair is tokenized once with the model's tokenizer;
 2. pairs are sorted by token length and cut into batches of at most ``batch_size`` pairs that
    minimize padded compute (:func:`plan_batches`); each batch is padded to its own longest pair,
    never to ``max_length``;
@@ -16,9 +16,16 @@ How a request is scored:
 
 Over-long pairs (``max_length`` is capped to the model's position limit):
 
-* ``truncate="END"`` (default) cuts the end of the passage (``truncation="only_second"``);
+* ``truncate="END"`` (default) cuts the end of the passage (``truncation="only_second"``). A query
+  longer than :data:`MAX_QUERY_SHARE` of the window is first cut to that share (as
+  sentence-transformers' ``longest_first`` truncation would), with a WARNING, and counted in
+  ``queries_truncated``;
 * ``truncate="NONE"`` raises :class:`~ragsift.errors.PassageTooLongError` before running the
-  model, naming the first over-long passage, its token count and the limit (NIM semantics);
+  model, naming the first over-long passage, its token count and the limit (NIM semantics); a query
+  that leaves no room for the passage raises :class:`~ragsift.errors.QueryTooLongError`;
+
+``max_length`` defaults to the model's recorded setting (``ragsift_reranker.json``, written by
+``ragsift train-reranker``; :mod:`ragsift.rerank.settings`), else 512; ``max_length_source`` says which.
 * ``long_passages="window"`` scores passages longer than the budget in overlapping windows of
   ``budget`` passage tokens (``budget = max_length - query tokens - special tokens``) whose starts
   are ``window_stride`` tokens apart (default ``budget // 2``; at most ``budget`` so no token is
@@ -51,13 +58,16 @@ import numpy as np
 
 from ragsift._enums import parse_enum
 from ragsift._lazy import require
-from ragsift.errors import ConfigError, ModelNotFoundError, PassageTooLongError
+from ragsift.errors import ConfigError, ModelNotFoundError, PassageTooLongError, QueryTooLongError
 from ragsift.rerank.base import Reranker, Scores, Truncate, sigmoid
+from ragsift.rerank.settings import ModelSettings, read_model_settings
 
 __all__ = [
     "Activation",
     "Backend",
     "CrossEncoderReranker",
+    "DEFAULT_MAX_LENGTH",
+    "MAX_QUERY_SHARE",
     "LongPassages",
     "Quantize",
     "Truncate",
@@ -72,6 +82,11 @@ _BATCH_OVERHEAD_TOKENS = 64
 # Models whose position ids start after the padding index (usable positions = max - pad - 1).
 _OFFSET_POSITION_MODELS = frozenset({"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "data2vec-text"})
 _WARM_UP_QUERY, _WARM_UP_PASSAGE = "warm up", "a short passage to warm up the model"
+#: ``max_length`` of a model that records none.
+DEFAULT_MAX_LENGTH = 512
+#: Under ``truncate="END"`` a query keeps at most this share of the window (max_length minus the
+#: special tokens); the passage always keeps the rest.
+MAX_QUERY_SHARE = 0.5
 
 
 class LongPassages(str, Enum):
@@ -132,11 +147,11 @@ class CrossEncoderReranker(Reranker):
         self,
         model: str | os.PathLike[str],
         *,
-        max_length: int = 512,
+        max_length: int | None = None,
         batch_size: int = 32,
         truncate: Truncate | str = Truncate.END,
         device: str = "cpu",
-        backend: Backend | str = Backend.TORCH,
+        backend: Backend | str | None = None,
         quantize: Quantize | str | None = None,
         long_passages: LongPassages | str = LongPassages.TRUNCATE,
         window_stride: int | None = None,
@@ -145,9 +160,21 @@ class CrossEncoderReranker(Reranker):
     ) -> None:
         self.model_path = resolve_cross_encoder(model)
         self.name = os.fspath(model).strip()
+        self.model_settings: ModelSettings | None = read_model_settings(self.model_path)
+        recorded = self.model_settings.max_length if self.model_settings else None
+        if max_length is not None:
+            self.max_length_source = "option"
+        elif recorded is not None:
+            max_length, self.max_length_source = recorded, "model"
+        else:
+            max_length, self.max_length_source = DEFAULT_MAX_LENGTH, "default"
         self.max_length = _positive_int(max_length, "max_length", minimum=8)
+        #: Queries cut to :data:`MAX_QUERY_SHARE` of the window so far (``truncate="END"``).
+        self.queries_truncated = 0
         self.batch_size = _positive_int(batch_size, "batch_size")
         self.truncate = parse_enum(Truncate, truncate, param="truncate")
+        self.backend_source = "option" if backend is not None else "default"
+        backend, quantize = _backend_choice(backend, quantize, device)
         self.backend = parse_enum(Backend, backend, param="backend")
         self.quantize = None if quantize is None else parse_enum(Quantize, quantize, param="quantize")
         self.long_passages = parse_enum(LongPassages, long_passages, param="long_passages")
@@ -217,6 +244,8 @@ class CrossEncoderReranker(Reranker):
         return ("input_ids", "attention_mask") + (("token_type_ids",) if "token_type_ids" in names else ())
 
     def _encode(self, query: str, documents: list[str]) -> EncodedPairs:
+        if self.truncate is Truncate.END or self.long_passages is LongPassages.WINDOW:
+            query = self._bounded_query(query)
         budget = self._passage_budget(query)
         if self.long_passages is LongPassages.WINDOW:
             step = min(self.window_stride or max(1, budget // 2), budget)
@@ -233,15 +262,31 @@ class CrossEncoderReranker(Reranker):
     def _specials(self) -> int:
         return self._tokenizer.num_special_tokens_to_add(pair=True)
 
+    def _bounded_query(self, query: str) -> str:
+        """``query`` cut to :data:`MAX_QUERY_SHARE` of the window when it is longer (a WARNING, counted)."""
+        share = max(1, int(MAX_QUERY_SHARE * (self._max_len - self._specials())))
+        enc = self._tokenizer(query, add_special_tokens=False, return_offsets_mapping=True)
+        if len(enc["input_ids"]) <= share:
+            return query
+        cut = query[: enc["offset_mapping"][share - 1][1]]
+        self.queries_truncated += 1
+        logger.warning(
+            "query of %d tokens cut to %d (%.0f%% of max_length=%d) so the passages keep the rest; "
+            "truncate='NONE' refuses it instead", len(enc["input_ids"]), share, 100 * MAX_QUERY_SHARE, self._max_len,
+        )
+        return cut
+
     def _passage_budget(self, query: str) -> int:
-        """Passage tokens left once the query and special tokens are in; ConfigError if none."""
+        """Passage tokens left once the query and special tokens are in; QueryTooLongError if none."""
         q_tokens = self._query_tokens(query)
         budget = self._max_len - q_tokens - self._specials()
         if budget < 1:
-            raise ConfigError(
+            raise QueryTooLongError(
                 f"the query is {q_tokens} tokens long, which leaves no room for the passage within "
-                f"max_length={self._max_len} (including {self._specials()} special tokens); the query is "
-                "never truncated. Fix: shorten the query or raise max_length (up to the model's limit)"
+                f"max_length={self._max_len} (including {self._specials()} special tokens) and truncate='NONE'. "
+                "Fix: use truncate='END' (the query is then cut to half the window), shorten the query or raise "
+                "max_length (up to the model's limit)",
+                tokens=q_tokens, limit=self._max_len,
             )
         return budget
 
@@ -261,6 +306,25 @@ class CrossEncoderReranker(Reranker):
             quantize=self.quantize.value if self.quantize else None,
         )
         return onnx_backend.OnnxRunner(path, self._input_names())
+
+
+#: Names ``backend=`` accepts besides the :class:`Backend` values: the engine with int8 weights.
+BACKEND_ALIASES = {"onnx-int8": (Backend.ONNX, Quantize.INT8), "onnx_int8": (Backend.ONNX, Quantize.INT8)}
+#: The backend on CPU when none is chosen (``--reranker-backend`` / ``RERANKER_BACKEND``); see docs/benchmarks.md.
+DEFAULT_CPU_BACKEND = "torch"
+
+
+def _backend_choice(backend: Any, quantize: Any, device: Any) -> tuple[Any, Any]:
+    """``(backend, quantize)`` after aliases (``onnx-int8``) and the CPU default."""
+    if backend is None:  # quantize alone still needs backend="onnx" (a ConfigError says so)
+        on_cpu = str(device or "cpu").strip().lower() == "cpu"
+        backend = DEFAULT_CPU_BACKEND if on_cpu and quantize is None else Backend.TORCH.value
+    if isinstance(backend, str) and backend.strip().lower() in BACKEND_ALIASES:
+        engine, quant = BACKEND_ALIASES[backend.strip().lower()]
+        if quantize is not None and parse_enum(Quantize, quantize, param="quantize") is not quant:
+            raise ConfigError(f"backend={backend!r} already sets quantize={quant.value!r}; drop quantize={quantize!r}")
+        return engine, quant
+    return backend, quantize
 
 
 class TorchRunner:

@@ -38,10 +38,11 @@ Variable                    Argument         Value
 ``RERANKER_FALLBACK``       ``fallback``     links tried after the primary when it fails, comma
                                              separated, each ``TYPE`` or ``TYPE=MODEL``:
                                              ``"cross-encoder,none"``; ``off`` or empty: none
-``RERANKER_CACHE``          ``cache``        ``off`` (default), ``memory``, ``sqlite:PATH``
+``RERANKER_CACHE``          ``cache``        ``off`` (default), ``memory``, ``sqlite:PATH``,
+                                             ``redis://HOST:PORT/DB`` (``ragsift[redis]``)
 ``RERANKER_CACHE_TTL``      ``cache_ttl``    float, seconds a cached score lives (default 3600)
 ``RERANKER_CACHE_MAXSIZE``  ``cache_maxsize``int, cached scores kept (default 100000 in memory,
-                                             1000000 in SQLite)
+                                             1000000 in SQLite; not for Redis)
 ==========================  ===============  ==================================================
 
 The option variables (``BASE_URL`` to ``REGION``) are shared by every link of a chain: each link
@@ -114,8 +115,9 @@ def get_reranker(
     """Build the configured reranker; see the module docstring for every variable and argument.
 
     ``fallback`` lists the links tried after this one (``"cross-encoder,none"``); ``cache`` is
-    ``"off"``, ``"memory"``, ``"sqlite:PATH"`` or a cache object. Returns the reranker itself, a
-    :class:`CachedReranker` around it, or a :class:`FallbackReranker` over the chain.
+    ``"off"``, ``"memory"``, ``"sqlite:PATH"``, ``"redis://HOST:PORT/DB"`` or a cache object.
+    Returns the reranker itself, a :class:`CachedReranker` around it, or a
+    :class:`FallbackReranker` over the chain.
     """
     spec = config.reranker_spec(
         type, model, fallback=fallback, cache=cache, cache_ttl=cache_ttl, cache_maxsize=cache_maxsize, options=options
@@ -200,16 +202,23 @@ def _check_explicit(
 
 def _construct(ref: RerankerRef, cls: "type[Reranker]", spec: RerankerSpec) -> Reranker:
     kwargs: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     taken = _place_model(ref, cls, spec.options, kwargs)
-    for option, (value, _var) in spec.shared_options.items():
+    for option, (value, var) in spec.shared_options.items():
         name = _declared_name(cls, option)
         if name is not None and name != taken and name not in spec.options:
-            kwargs[name] = value
+            kwargs[name], sources[name] = value, var
     kwargs.update({name: value for name, value in spec.options.items() if name in _accepted(cls)})
+    sources.update({name: "option" for name in spec.options if name in _accepted(cls)})
     for name in sorted(cls.required_options):
         if name not in kwargs:
             raise ConfigError(f"reranker {ref.label!r} ({cls.__name__}) needs {name!r}: {_how_to_set(cls, name)}")
-    return cls(**kwargs)
+    reranker = cls(**kwargs)
+    try:
+        reranker.option_sources = sources  # where each option came from, for the rerank_settings report
+    except AttributeError:  # a plugin class with __slots__
+        pass
+    return reranker
 
 
 def _declared_name(cls: "type[Reranker]", option: str) -> str | None:

@@ -80,9 +80,9 @@ def create_app(
 
 def _build_state(settings: ServiceSettings, model: Reranker, collection: Any) -> ServiceState:
     metrics = ServiceMetrics()
-    runner = ModelRunner(model, open_cache(settings.cache))
+    runner = ModelRunner(model, open_cache(settings.effective_cache))
     if runner.cache is not None:
-        metrics.track_cache(runner.cache_stats)
+        metrics.track_cache(runner.cache_stats, runner.cache_errors)
     batcher = MicroBatcher(
         runner,
         metrics,
@@ -108,7 +108,12 @@ def build_reranker(settings: ServiceSettings) -> Reranker:
     """The reranker named by ``reranker_type``/``reranker_model`` (not loaded yet)."""
     from ragsift.rerank.registry import get_reranker
 
-    options = {"max_length": settings.max_length} if settings.reranker_type == "cross-encoder" else {}
+    options: dict[str, Any] = {}
+    if settings.reranker_type == "cross-encoder":
+        if settings.max_length is not None:  # else the model's recorded max_length, else 512
+            options["max_length"] = settings.max_length
+        if settings.reranker_backend:
+            options["backend"] = settings.reranker_backend
     try:
         return get_reranker(settings.reranker_type, settings.reranker_model, cache="off", **options)
     except ConfigError as exc:

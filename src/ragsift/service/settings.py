@@ -21,7 +21,11 @@ Setting                    Environment                           Default / meani
                                                                  reranker's name
 ``strict_model``           ``RAGSIFT_STRICT_MODEL``              ``true``: a request naming another
                                                                  model is a 404
-``max_length``             ``RAGSIFT_MAX_LENGTH``                ``512`` tokens per (query, passage)
+``max_length``             ``RAGSIFT_MAX_LENGTH``                tokens per (query, passage); default:
+                                                                 the model's recorded one, else ``512``
+``reranker_backend``       ``RAGSIFT_RERANKER_BACKEND``          ``torch``, ``onnx``, ``onnx-int8``
+                                                                 (default: ``RERANKER_BACKEND``, else
+                                                                 the CPU default)
 ``api_keys``               ``RAGSIFT_API_KEYS`` (comma list)     empty: no authentication
 ``max_passages``           ``RAGSIFT_MAX_PASSAGES``              ``1000`` per request
 ``max_chars_per_passage``  ``RAGSIFT_MAX_CHARS_PER_PASSAGE``     ``50000``
@@ -38,20 +42,25 @@ Setting                    Environment                           Default / meani
 ``queue_max``              ``RAGSIFT_QUEUE_MAX``                 ``64`` waiting requests, then 429
 ``request_timeout_s``      ``RAGSIFT_REQUEST_TIMEOUT_S``         ``30``, then 504
 ``micro_batching``         ``RAGSIFT_MICRO_BATCHING``            ``true``
-``cache``                  ``RAGSIFT_CACHE``                     ``off``, ``memory``, ``sqlite:PATH``
+``cache``                  ``RAGSIFT_CACHE``                     ``off``, ``memory``, ``sqlite:PATH``,
+                                                                 ``redis://HOST:PORT/DB`` (shared by
+                                                                 replicas; ``rediss://`` for TLS)
+``cache_ttl``              ``RAGSIFT_CACHE_TTL``                 seconds a cached score lives
+                                                                 (default ``3600``)
 ``log_json``               ``RAGSIFT_LOG_JSON``                  ``true``: one JSON line per request
 ``log_level``              ``RAGSIFT_LOG_LEVEL``                 ``info``
 =========================  ====================================  ===================================
 
 The reranker's own options (``RERANKER_BATCH_SIZE``, ``RERANKER_DEVICE``, ``RERANKER_FALLBACK``...)
-are read by :func:`ragsift.rerank.registry.get_reranker` as usual; ``RERANKER_CACHE`` is not:
-the service's ``cache`` setting decides.
+are read by :func:`ragsift.rerank.registry.get_reranker` as usual; ``RERANKER_CACHE`` and
+``RERANKER_CACHE_TTL`` are not: the service's ``cache`` and ``cache_ttl`` settings decide.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +89,8 @@ class ServiceSettings(BaseModel):
     reranker_model: str | None = None
     served_model_name: str | None = None
     strict_model: bool = True
-    max_length: int = Field(512, ge=8)
+    max_length: int | None = Field(None, ge=8)
+    reranker_backend: str | None = None
     api_keys: tuple[SecretStr, ...] = ()
     max_passages: int = Field(1000, ge=1)
     max_chars_per_passage: int = Field(50_000, ge=1)
@@ -95,6 +105,7 @@ class ServiceSettings(BaseModel):
     request_timeout_s: float = Field(30.0, gt=0)
     micro_batching: bool = True
     cache: CacheSpec = CacheSpec()
+    cache_ttl: float | None = Field(None, gt=0)
     log_json: bool = True
     log_level: str = "info"
 
@@ -130,6 +141,13 @@ class ServiceSettings(BaseModel):
     @field_serializer("cache")
     def _cache_text(self, v: CacheSpec) -> str:
         return str(v)
+
+    @property
+    def effective_cache(self) -> CacheSpec:
+        """``cache`` with ``cache_ttl`` applied (what the service opens)."""
+        if self.cache_ttl is None or not self.cache.enabled:
+            return self.cache
+        return replace(self.cache, ttl=self.cache_ttl, sources=(*self.cache.sources, "cache_ttl"))
 
     @field_validator("log_level")
     @classmethod

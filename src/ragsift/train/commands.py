@@ -23,7 +23,7 @@ def register(sub) -> None:
     _add_train_embedder(sub)
 
 
-def _common(p, what: str) -> None:
+def _common(p, what: str, holdout: float = 0.0) -> None:
     p.add_argument("--data", required=True, metavar="BEIR_DIR", help="BEIR directory (corpus.jsonl, queries.jsonl, qrels/)")
     p.add_argument("--split", default="train", help="qrels split to train on (default: train)")
     p.add_argument("--out", required=True, metavar="MODEL_DIR", help=f"where the trained {what} is written (new or empty folder)")
@@ -33,8 +33,10 @@ def _common(p, what: str) -> None:
         help="hybrid collection of the same corpus used to mine hard negatives (reused; default: one built once "
         "under $RAGSIFT_HOME/mining/)",
     )
-    p.add_argument("--holdout", type=float, default=0.0, metavar="F",
-                   help="hold out this fraction of the split's queries (seeded) for a dev set; their ids go in the manifest (default: 0)")
+    p.add_argument("--holdout", type=float, default=holdout, metavar="F",
+                   help="hold out this fraction of the split's queries (seeded) for a dev set; their ids go in the manifest"
+                   + (" and the reranker's settings (interpolation weight, candidate depth) are tuned on them; 0 = train "
+                      "on all, tune nothing" if what == "cross-encoder" else "") + f" (default: {holdout:g})")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
@@ -48,10 +50,14 @@ def _add_train_reranker(sub) -> None:
         description="Build a cross-encoder from a base encoder (default: the bundled all-MiniLM-L6-v2 with a new "
         "head) or continue training a cross-encoder, on groups of 1 judged positive + hard negatives mined with "
         "ragsift's hybrid retriever, plus unsupervised (title -> body) groups from the corpus; listwise loss. "
-        "Saves a model that --reranker-model / ragsift eval --rerankers load, and records it as the default reranker. "
-        "The default recipe takes ~20-26 min for SciFact's train split on 2 CPU cores (training stops at --max-minutes).",
+        "Then tunes the interpolation weight and the candidate depth on the held-out dev queries (--holdout) and "
+        "records them, with max_length and the text fields read (title + body), in MODEL_DIR/ragsift_reranker.json: "
+        "search, serve and eval use them as defaults. Saves a model that --reranker-model / ragsift eval --rerankers "
+        "load, and records it as the default reranker for the corpus it was trained on. Mining, training and tuning stay "
+        "within --max-minutes (default 30) on 2 CPU cores; the first run on a corpus also builds its mining collection "
+        "once (SciFact: 5-20 min of embedding, depending on the load).",
     )
-    _common(p, "cross-encoder")
+    _common(p, "cross-encoder", holdout=C.holdout)
     p.add_argument("--base", metavar="NAME_OR_PATH", help="encoder or cross-encoder to start from (default: bundled all-MiniLM-L6-v2)")
     p.add_argument("--num-layers", type=int, metavar="N", help="keep only the first N encoder layers (faster model; default: all)")
     p.add_argument("--freeze-layers", type=int, default=C.freeze_layers, metavar="N", help=f"freeze embeddings and the first N layers (default: {C.freeze_layers})")
@@ -71,7 +77,11 @@ def _add_train_reranker(sub) -> None:
     p.add_argument("--pooler", choices=["auto", "identity", "keep", "random"], default="auto",
                    help="--head cls only: [CLS] pooler of a new head: identity, keep the base's, random (default: auto = identity for a new head)")
     p.add_argument("--max-minutes", type=float, default=C.max_minutes, metavar="M",
-                   help=f"stop training after M minutes and save what was learned (default: {C.max_minutes}; 0 = no limit)")
+                   help="bound the run (mining, training, dev tuning; not the one-time build of the mining collection) to about M "
+                   "minutes: training stops early enough "
+                   f"to leave time for the dev tuning, and saves what was learned (default: {C.max_minutes:g}; 0 = no limit)")
+    p.add_argument("--inference-max-length", type=int, default=C.inference_max_length, metavar="N",
+                   help=f"tokens per pair when the model is used (tuned and recorded as its max_length; default: {C.inference_max_length})")
     p.add_argument("--no-calibrate", action="store_true", help="do not fold a logistic calibration into the head")
     p.add_argument("--no-record", action="store_true", help="do not make this the default reranker (ragsift.config.record_trained)")
     p.set_defaults(func=cmd_train_reranker)
@@ -112,11 +122,19 @@ def cmd_train_reranker(args) -> int:
         max_length=args.max_length, lr=args.lr, head_lr=args.head_lr, warmup=args.warmup, loss=args.loss,
         pooler=args.pooler, head=args.head, calibrate=not args.no_calibrate, holdout=args.holdout,
         max_minutes=args.max_minutes or None, seed=args.seed, show_progress=not args.quiet, record=not args.no_record,
+        inference_max_length=args.inference_max_length,
     )
     manifest = train_reranker(cfg)
     _summary("reranker", args.out, manifest)
+    s = manifest["settings"]["settings"]
+    tuning = manifest["settings"]["tuning"]
+    print(f"recorded settings ({Path(args.out) / 'ragsift_reranker.json'}): interpolate={s['interpolate']}, "
+          f"candidates={s['candidates']}, max_length={s['max_length']}, text_fields={'+'.join(s['text_fields'])}")
+    if "best_ndcg@10" in tuning:
+        print(f"dev NDCG@10 ({tuning['queries']} held-out queries): first stage {tuning['first_stage_ndcg@10']:.4f} -> "
+              f"reranked {tuning['best_ndcg@10']:.4f}")
     if not args.no_record:
-        print("recorded as the default reranker (ragsift search --rerank, quickstart)")
+        print("recorded as the default reranker for this corpus (ragsift search --rerank, quickstart)")
     return 0
 
 

@@ -13,8 +13,10 @@ Two sources of queries:
   the positive. The corpus needs no judgements for these, and SciFact has 6x more titled
   documents than judged training queries.
 
-Passages are the document *bodies* (``Document.text``): at search time the reranker scores
-``Hit.text``, which is the body of an unchunked document (the title is indexed, not reranked).
+Passages of judged groups are what the first stage indexed and what the reranker reads at search
+time: title + body (:func:`ragsift.types.passage_text`, the one function for both). Title
+groups use bodies only (their query *is* the title), negatives included, so that no group can be
+won by spotting the title line.
 """
 
 from __future__ import annotations
@@ -142,7 +144,7 @@ def open_or_build_collection(path: str | os.PathLike | None, corpus: Sequence[Do
     path = Path(path)
     if Collection.exists(path):
         coll = Collection.open(path)
-        if set(coll.documents) != {d.id for d in corpus}:
+        if set(coll.documents) != {d.id for d in corpus if not d.is_empty}:
             raise BadInputError(
                 f"collection {path} holds different documents than the training corpus; pass another "
                 "--collection (or none: a mining collection is then built for this corpus)"
@@ -157,8 +159,8 @@ def open_or_build_collection(path: str | os.PathLike | None, corpus: Sequence[Do
 
 
 def corpus_fingerprint(corpus: Sequence[Document]) -> str:
-    """A short stable hash of the corpus' document ids and text lengths."""
+    """A short stable hash of the corpus' document ids and text lengths (empty documents left out, as collections skip them)."""
     digest = hashlib.sha256()
-    for d in sorted(corpus, key=lambda d: d.id):
+    for d in sorted((d for d in corpus if not d.is_empty), key=lambda d: d.id):
         digest.update(f"{d.id}\t{len(d.title)}\t{len(d.text)}\n".encode())
     return digest.hexdigest()[:12]

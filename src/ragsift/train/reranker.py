@@ -32,7 +32,7 @@ import logging
 import math
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any, Sequence
@@ -40,6 +40,7 @@ from typing import Any, Sequence
 from ragsift._enums import parse_enum
 from ragsift._lazy import require
 from ragsift.errors import ConfigError
+from ragsift.types import passage_text
 from ragsift.train.data import (
     TrainingQuery,
     judged_queries,
@@ -59,6 +60,7 @@ from ragsift.train.loop import (
     write_model_dir,
 )
 from ragsift.train.models import Head, Pooler, count_layers, freeze_bottom, load_base
+from ragsift.train.tune import DEPTHS, FIRST_STAGE, INFERENCE_MAX_LENGTH, reserve_minutes
 
 __all__ = ["Loss", "RerankerTrainConfig", "TRAIN_MANIFEST", "Group", "make_groups", "train_reranker", "fit_groups", "score_pairs", "calibrate_head", "fit_platt"]
 
@@ -99,9 +101,11 @@ class RerankerTrainConfig:
     pooler: Pooler | str = Pooler.AUTO
     head: Head | str = Head.COSINE
     calibrate: bool = True
-    holdout: float = 0.0
+    holdout: float = 0.2
     exclude_queries: Sequence[str] = ()
-    max_minutes: float | None = 25.0
+    max_minutes: float | None = 30.0
+    inference_max_length: int = INFERENCE_MAX_LENGTH
+    depths: Sequence[int] = DEPTHS
     seed: int = 0
     show_progress: bool = True
     record: bool = True
@@ -130,12 +134,15 @@ class RerankerTrainConfig:
         positive(self.weight_decay, "weight_decay", kind=float, allow_zero=True)
         positive(self.max_minutes, "max_minutes", kind=float, allow_none=True)
         fraction(self.holdout, "holdout")
+        positive(self.inference_max_length, "inference_max_length")
+        self.depths = tuple(positive(d, "depths") for d in self.depths) or DEPTHS
         if self.max_length < 16:
             raise ConfigError(f"max_length={self.max_length} is too short for a (query, passage) pair; use >= 16")
 
     def recipe(self) -> dict[str, Any]:
         d = asdict(self)
-        for key in ("data_dir", "out_dir", "collection_dir", "exclude_queries", "holdout", "show_progress", "record"):
+        for key in ("data_dir", "out_dir", "collection_dir", "exclude_queries", "holdout", "show_progress", "record",
+                    "inference_max_length", "depths"):
             d.pop(key)
         d["loss"], d["pooler"], d["head"] = self.loss.value, self.pooler.value, self.head.value
         return d
@@ -160,12 +167,16 @@ def make_groups(
     negatives: int,
     negative_pool: int,
     seed: int,
+    title_texts: dict[str, str] | None = None,
 ) -> list[Group]:
     """The shuffled training groups: ``epochs`` passes over every (judged query, positive), plus title groups.
 
     Each pass draws fresh negatives. Title groups number ``round(title_ratio × judged groups
     used)``, each title query used once. Queries with fewer than ``negatives`` candidates are skipped.
+    Judged groups read ``texts``; title groups read ``title_texts`` (default: ``texts``), the bodies
+    without their titles, since their query is a title.
     """
+    title_texts = texts if title_texts is None else title_texts
     rng = random.Random(seed)
     pairs = [(q, p) for q in judged for p in q.positives if len(q.candidates) >= negatives]
     groups: list[Group] = []
@@ -181,7 +192,7 @@ def make_groups(
     usable_titles = [q for q in titles if len(q.candidates) >= negatives]
     for query in usable_titles[: round(title_ratio * n_judged)]:
         negs = sample_negatives(query, negatives, rng, pool=negative_pool)
-        groups.append(Group(query.text, [texts[query.positives[0]]] + [texts[d] for d in negs], "title"))
+        groups.append(Group(query.text, [title_texts[query.positives[0]]] + [title_texts[d] for d in negs], "title"))
     rng.shuffle(groups)
     return groups
 
@@ -191,6 +202,7 @@ def train_reranker(cfg: RerankerTrainConfig) -> dict[str, Any]:
     from ragsift.ingest import load_beir
 
     start = time.perf_counter()
+    _preload()
     data = load_beir(cfg.data_dir, split=cfg.split)
     check_out_dir(cfg.out_dir, TRAIN_MANIFEST)
     heldout = split_dev(data.qrels, cfg.holdout, seed=cfg.seed)[1] if cfg.holdout else []
@@ -200,12 +212,13 @@ def train_reranker(cfg: RerankerTrainConfig) -> dict[str, Any]:
     n_pairs = sum(len(q.positives) for q in judged)
     n_titles = round(cfg.title_ratio * round(cfg.epochs * n_pairs))
     titles = title_queries(data.corpus, limit=n_titles + 64, seed=cfg.seed) if n_titles else []
-    texts = {d.id: d.text for d in data.corpus}
+    texts = {d.id: passage_text(d.title, d.text) for d in data.corpus}
+    bodies = {d.id: d.text for d in data.corpus}
 
-    mining = _mine(cfg, data, judged + titles)
+    mining, coll = _mine(cfg, data, judged + titles)
     groups = make_groups(
         judged, titles, texts, epochs=cfg.epochs, title_ratio=cfg.title_ratio,
-        negatives=cfg.negatives, negative_pool=cfg.negative_pool, seed=cfg.seed,
+        negatives=cfg.negatives, negative_pool=cfg.negative_pool, seed=cfg.seed, title_texts=bodies,
     )
     if not groups:
         raise ConfigError(f"no training group could be made (need >= {cfg.negatives} mined candidates per query)")
@@ -213,7 +226,9 @@ def train_reranker(cfg: RerankerTrainConfig) -> dict[str, Any]:
     base = load_base(cfg.base, num_layers=cfg.num_layers, pooler=cfg.pooler, head=cfg.head, seed=cfg.seed)
     freeze_bottom(base.model, cfg.freeze_layers)
     train_start = time.perf_counter()
-    train_log = fit_groups(base.model, base.tokenizer, groups, cfg)
+    dev_queries = [q for q in heldout if q in data.queries]
+    budget_start = start + mining["collection_seconds"]  # a mining collection built once is not part of the budget
+    train_log = fit_groups(base.model, base.tokenizer, groups, _training_budget(cfg, budget_start, len(dev_queries)))
     train_s = time.perf_counter() - train_start
     calibration = calibrate_head(base.model, base.tokenizer, groups, cfg) if cfg.calibrate else None
 
@@ -246,6 +261,10 @@ def train_reranker(cfg: RerankerTrainConfig) -> dict[str, Any]:
 
     manifest["total_seconds"] = round(time.perf_counter() - start, 1)
     write_model_dir(cfg.out_dir, write, TRAIN_MANIFEST, manifest)
+    settings = _record_settings(cfg, data, coll, dev_queries)
+    manifest["settings"] = settings.to_dict()
+    manifest["total_seconds"] = round(time.perf_counter() - start, 1)
+    _rewrite_manifest(cfg.out_dir, manifest)
     if cfg.record:
         from ragsift.config import record_trained
 
@@ -258,11 +277,87 @@ def _mine(cfg: RerankerTrainConfig, data, queries: list[TrainingQuery]) -> dict[
 
     begin = time.perf_counter()
     coll = open_or_build_collection(cfg.collection_dir, data.corpus, data.name, show_progress=cfg.show_progress)
+    opened = time.perf_counter() - begin
+    begin = time.perf_counter()
     bar = _bar(len(queries), "mining hard negatives", "q", cfg.show_progress)
     mine_candidates(Searcher(coll), queries, depth=cfg.negative_pool, progress=bar.update if bar else None)
     if bar:
         bar.close()
-    return {"collection": str(coll.path), "queries": len(queries), "depth": cfg.negative_pool, "seconds": round(time.perf_counter() - begin, 1)}
+    summary = {
+        "collection": str(coll.path), "collection_seconds": round(opened, 1), "queries": len(queries),
+        "depth": cfg.negative_pool, "seconds": round(time.perf_counter() - begin, 1),
+    }
+    return summary, coll
+
+
+def _preload() -> None:
+    """Import now what the end of the run needs, so a long run fails at its start, not after training."""
+    import ragsift.files  # noqa: F401
+    import ragsift.pipeline.search  # noqa: F401
+    import ragsift.rerank.cache  # noqa: F401
+    import ragsift.rerank.cross_encoder  # noqa: F401
+    import ragsift.rerank.settings  # noqa: F401
+    import ragsift.train.data  # noqa: F401
+
+def _training_budget(cfg: RerankerTrainConfig, start: float, dev_queries: int) -> RerankerTrainConfig:
+    """``cfg`` with ``max_minutes`` cut so that the run from ``start`` (mining, training, dev tuning) fits ``cfg.max_minutes``.
+
+    ``start`` excludes building the mining collection: that happens once per corpus and is reused.
+    """
+    if cfg.max_minutes is None:
+        return cfg
+    spent = (time.perf_counter() - start) / 60.0
+    left = cfg.max_minutes - spent - reserve_minutes(dev_queries, cfg.depths)
+    if left < 1.0:
+        log.warning("max_minutes=%g leaves %.1f min for training after mining and the dev-tuning reserve; training 1 min",
+                    cfg.max_minutes, left)
+    return replace(cfg, max_minutes=max(left, 1.0))
+
+
+def _record_settings(cfg: RerankerTrainConfig, data, coll, dev_queries: list[str]):
+    """Tune interpolation and depth on the held-out queries; write ``ragsift_reranker.json``; return the settings."""
+    from ragsift.pipeline.search import Searcher
+    from ragsift.rerank.cross_encoder import CrossEncoderReranker
+    from ragsift.rerank.settings import ModelSettings, write_model_settings
+    from ragsift.train.data import corpus_fingerprint
+    from ragsift.train.tune import tune_settings
+    from ragsift.types import TEXT_FIELDS
+
+    trained_on = {
+        "dataset": data.name,
+        "split": cfg.split,
+        "corpus_fingerprint": corpus_fingerprint(data.corpus),
+        "documents": len(data.corpus),
+        "collection": str(coll.path),
+    }
+    tuning: dict[str, Any] = {"skipped": "holdout=0: no dev queries to tune on"}
+    interpolate = candidates = None
+    if dev_queries:
+        reranker = CrossEncoderReranker(cfg.out_dir, max_length=cfg.inference_max_length)
+        reranker.warm_up()
+        bar = _bar(len(dev_queries), "tuning on dev queries", "q", cfg.show_progress)
+        tuning = tune_settings(
+            reranker, Searcher(coll), {q: data.queries[q] for q in dev_queries}, data.qrels,
+            depths=cfg.depths, text_fields=TEXT_FIELDS, progress=bar.update if bar else None,
+        )
+        if bar:
+            bar.close()
+        tuning["split"] = f"{cfg.split} (held-out queries, data.heldout_query_ids of {TRAIN_MANIFEST})"
+        interpolate, candidates = tuning["interpolate"], tuning["candidates"]
+    settings = ModelSettings(
+        interpolate=interpolate, candidates=candidates, max_length=cfg.inference_max_length,
+        text_fields=TEXT_FIELDS, first_stage=FIRST_STAGE, trained_on=trained_on, tuning=tuning,
+    )
+    write_model_settings(cfg.out_dir, settings)
+    return settings
+
+
+def _rewrite_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:
+    import json
+
+    from ragsift.files import atomic_write_text
+
+    atomic_write_text(out_dir / TRAIN_MANIFEST, json.dumps(manifest, indent=2) + "\n")
 
 
 def _bar(total: int, desc: str, unit: str, show: bool):

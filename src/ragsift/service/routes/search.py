@@ -10,11 +10,17 @@ Request body (JSON); only ``query`` is required::
 Response::
 
     {"hits": [{"id", "doc_id", "score", "title", "text", "source_scores", "metadata"}],
-     "timings_ms": {"bm25"?, "dense"?, "fuse", "expand", "rerank"?, "total"}}
+     "timings_ms": {"bm25"?, "dense"?, "fuse", "expand", "rerank"?, "total"},
+     "rerank_settings"?: {"interpolate": {"value": 0.5, "source": "model"}, "candidates": ..., ...},
+     "warnings"?: ["query_truncated"]}
 
 Without ``rerank`` the first stage returns ``k`` hits. With ``rerank: true`` it returns
-``candidates`` hits (default 45, or the service's ``max_passages`` if lower) and the service's
-reranker keeps ``top_n`` of them (default ``k``); the rerank goes through the service's queue
+``candidates`` hits and the service's reranker keeps ``top_n`` of them (default ``k``).
+``candidates``, ``interpolate`` and the text the reranker reads default to the settings the
+reranker model records (``ragsift_reranker.json``, written by ``ragsift train-reranker``), else
+45 candidates (or the service's ``max_passages`` if lower), no interpolation, title + text;
+``"interpolate": "none"`` turns a recorded weight off. ``rerank_settings`` reports each applied
+value and its source (``option`` = this request). The rerank goes through the service's queue
 and micro-batcher like ``/v1/ranking`` (so a full queue answers 429 here too). ``fusion``,
 ``rrf_k``, ``weights`` and ``normalization`` apply to ``mode: hybrid`` only,
 ``candidates``/``top_n``/``threshold``/``interpolate`` to ``rerank: true`` only; sending them
@@ -48,7 +54,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence, Union
 
 from fastapi import APIRouter, HTTPException, Request
@@ -57,7 +63,8 @@ from pydantic import BaseModel, ConfigDict, StrictBool, StrictFloat, StrictInt, 
 from ragsift._enums import parse_enum
 from ragsift.errors import BadInputError, ConfigError
 from ragsift.fusion import Normalization
-from ragsift.pipeline.rerank import RerankOptions, rerank_hits
+from ragsift.pipeline.rerank import RerankOptions, hit_texts, rerank_hits, truncation_count
+from ragsift.rerank.settings import Applied
 from ragsift.pipeline.search import Mode, SearchOptions, SearchResult, Searcher
 from ragsift.rerank.base import Reranker, Scores
 from ragsift.rerank.identity import FirstStageReranker
@@ -112,7 +119,7 @@ class SearchRequest(BaseModel):
     candidates: StrictInt | None = None
     top_n: StrictInt | None = None
     threshold: StrictInt | StrictFloat | None = None
-    interpolate: StrictInt | StrictFloat | None = None
+    interpolate: StrictInt | StrictFloat | StrictStr | None = None
     filters: dict[str, Union[Scalar, list[Scalar], dict[str, Union[Scalar, list[Scalar]]]]] | list[StrictStr] | None = None
 
 
@@ -126,9 +133,16 @@ class HitModel(BaseModel):
     metadata: dict[str, Any]
 
 
+class SettingModel(BaseModel):
+    value: Any
+    source: str
+
+
 class SearchResponse(BaseModel):
     hits: list[HitModel]
     timings_ms: dict[str, float]
+    rerank_settings: dict[str, SettingModel] | None = None
+    warnings: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -156,20 +170,21 @@ def plan_search(req: SearchRequest, settings: ServiceSettings) -> SearchPlan:
     parse_enum(Normalization, req.normalization, param="normalization")
     rerank = None
     if req.rerank:
-        default = min(DEFAULT_CANDIDATES, settings.max_passages)
-        candidates = default if req.candidates is None else req.candidates
-        _check_count("candidates", candidates)
-        if candidates > settings.max_passages:
-            raise BadInputError(
-                f"candidates={candidates} is more than the service's max_passages={settings.max_passages} "
-                "(passages per rerank); ask for fewer candidates"
-            )
+        candidates = req.candidates  # None: the model's recorded depth, else DEFAULT_CANDIDATES
+        if candidates is not None:
+            _check_count("candidates", candidates)
+            if candidates > settings.max_passages:
+                raise BadInputError(
+                    f"candidates={candidates} is more than the service's max_passages={settings.max_passages} "
+                    "(passages per rerank); ask for fewer candidates"
+                )
         top_n = req.k if req.top_n is None else req.top_n
         _check_count("top_n", top_n)
-        rerank = RerankOptions(candidates, top_n, _float(req.threshold), _float(req.interpolate))
+        interpolate = req.interpolate if isinstance(req.interpolate, str) else _float(req.interpolate)
+        rerank = RerankOptions(candidates, top_n, _float(req.threshold), interpolate)
     options = SearchOptions(
         mode=mode,
-        k=rerank.candidates if rerank else req.k,
+        k=(rerank.candidates or DEFAULT_CANDIDATES) if rerank else req.k,
         fusion=req.fusion,
         rrf_k=float(req.rrf_k),
         weights=req.weights,
@@ -234,7 +249,7 @@ async def _rerank(request: Request, state: ServiceState, plan: SearchPlan, hits:
         return [], 0.0
     note_passages(request, len(hits))
     start = time.perf_counter()
-    scores = await state.batcher.score(plan.query, [h.text for h in hits], truncate=Truncate.END)
+    scores = await state.batcher.score(plan.query, hit_texts(hits, plan.rerank.text_fields), truncate=Truncate.END)
     ranked, _ = rerank_hits(_ScoresReplay(scores), plan.query, hits, plan.rerank)
     return ranked, (time.perf_counter() - start) * 1000.0
 
@@ -247,12 +262,27 @@ async def search(body: SearchRequest, request: Request) -> dict:
     plan = plan_search(body, state.settings)
     if plan.rerank is not None:
         _check_reranker(state)
+        plan = resolve_rerank(plan, state.reranker, state.settings)
     searcher = served_searcher(state)  # one snapshot for the whole request
     with state.metrics.time_stage("retrieve"):
         result = await asyncio.to_thread(first_stage, searcher, plan)
     timings = {name: ms for name, ms in result.timings_ms.items() if name != "total"}
     hits = result.hits
+    extra: dict[str, Any] = {}
     if plan.rerank is not None:
+        truncated = truncation_count(state.reranker)
         hits, timings["rerank"] = await _rerank(request, state, plan, hits)
+        extra["rerank_settings"] = plan.rerank.settings_report()
+        extra["warnings"] = ["query_truncated"] if truncation_count(state.reranker) > truncated else []
     timings["total"] = sum(timings.values())
-    return {"hits": [h.to_dict() for h in hits], "timings_ms": timings}
+    return {"hits": [h.to_dict() for h in hits], "timings_ms": timings, **extra}
+
+
+def resolve_rerank(plan: SearchPlan, reranker: Any, settings: ServiceSettings) -> SearchPlan:
+    """``plan`` with the rerank options' defaults taken from the reranker model (candidates capped to max_passages)."""
+    rerank = plan.rerank.resolve(reranker)
+    if rerank.candidates > settings.max_passages:
+        applied = dict(rerank.applied or {})
+        applied["candidates"] = Applied(settings.max_passages, "max_passages")
+        rerank = replace(rerank, candidates=settings.max_passages, applied=applied)
+    return replace(plan, rerank=rerank, options=replace(plan.options, k=rerank.candidates))
