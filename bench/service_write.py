@@ -10,7 +10,7 @@ fork in. This script measures both in one run, on the same data and machine:
   100k vectors takes seconds, not hours; the write path is the same as with a real model);
 * serves it with the real app under uvicorn on 127.0.0.1 (in a thread of this process);
 * measures search latency when idle, then posts ``--writes`` single documents one after the
-  other while a reader thread searches continuously, and records each POST's latency, the
+  other while a reader process searches continuously, and records each POST's latency, the
   searches that ran during writes, and that each written document is found right after;
 * runs itself a second time under ``PYTHONPATH`` of a checkout of ``--ref`` (the code before),
   so both rows come from one run.
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import multiprocessing
 import os
 import platform
 import socket
@@ -120,18 +121,13 @@ def measure(data: str, docs: int, writes: int, dense: bool) -> dict:
             return (time.perf_counter() - t) * 1000, [h["doc_id"] for h in r.json()["hits"]]
 
         idle = [search()[0] for _ in range(30)]
-        stop = threading.Event()
-        during: list[float] = []
-
-        def reader():
-            with httpx.Client(base_url=url, timeout=600) as rc:
-                while not stop.is_set():
-                    t = time.perf_counter()
-                    rc.post("/v1/search", json={"query": "cell biology protein expression", "mode": mode, "k": 10})
-                    during.append((time.perf_counter() - t) * 1000)
-
-        rt = threading.Thread(target=reader)
+        # The reader is another process, as clients are: in this one it would compete with the
+        # server's threads for the GIL and slow the write it measures.
+        ctx = multiprocessing.get_context("spawn")
+        stop, searching, results = ctx.Event(), ctx.Event(), ctx.Queue()
+        rt = ctx.Process(target=reader, args=(url, mode, stop, searching, results))
         rt.start()
+        searching.wait(120)
         post_ms, found = [], 0
         try:
             for i in range(writes):
@@ -143,7 +139,8 @@ def measure(data: str, docs: int, writes: int, dense: bool) -> dict:
                 found += f"new-{i}" in search(f"zqxwriteprobe{i}")[1]
         finally:
             stop.set()
-            rt.join()
+            during = results.get(timeout=120)
+            rt.join(60)
     server.should_exit = True
     thread.join(30)
     return {
@@ -161,6 +158,20 @@ def measure(data: str, docs: int, writes: int, dense: bool) -> dict:
         "search_during_max_ms": round(max(during), 1),
         "written_found": f"{found}/{writes}",
     }
+
+
+def reader(url: str, mode: str, stop, searching, results) -> None:
+    """Search in a loop until ``stop`` is set (``searching`` once it runs); put the latencies (ms) on ``results``."""
+    import httpx
+
+    during = []
+    with httpx.Client(base_url=url, timeout=600) as client:
+        while not stop.is_set():
+            t = time.perf_counter()
+            client.post("/v1/search", json={"query": "cell biology protein expression", "mode": mode, "k": 10})
+            during.append((time.perf_counter() - t) * 1000)
+            searching.set()
+    results.put(during)
 
 
 def run_child(args, src: str | None, label: str) -> list[dict]:

@@ -180,3 +180,14 @@ def test_a_generation_written_by_another_process_is_served_without_restart(tmp_p
         # and the server's own next write builds on it
         assert client.post("/v1/documents", json={"documents": [{"id": "b", "text": "dogs"}]}).status_code == 200
     assert set(Collection.open(path).documents) == {"a", "zebra", "b"}
+
+
+def test_old_generations_are_removed_after_the_answer(served):
+    client, path = served
+    for i in range(3):
+        assert client.post("/v1/documents", json={"documents": [{"id": f"d{i}", "text": "text"}]}).status_code == 200
+    deadline = time.monotonic() + 5
+    while len(list(path.glob("gen-*"))) > 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    live = Collection.open(path).generation
+    assert sorted(int(p.name[4:]) for p in path.glob("gen-*")) == [live - 1, live]
