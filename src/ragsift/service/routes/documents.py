@@ -144,6 +144,7 @@ def writable_fork(served: Collection, settings: ServiceSettings) -> Collection:
     """A fork of the served collection that a change may mutate, with the service's write limits."""
     fork = served.fork()
     fork.lock_timeout = settings.write_lock_timeout_s
+    fork.defer_cleanup = True  # removed after the answer (commit_change), off the request's path
     fork.limits = replace(fork.limits, max_document_bytes=settings.max_document_bytes)
     return fork
 
@@ -179,9 +180,20 @@ async def commit_change(app: FastAPI, state: ServiceState, change: Callable[[Col
             served = served_collection(state)
             fork, searcher, outcome = await asyncio.to_thread(apply_to_fork, state, served, change)
             state.collection, state.searcher = fork, searcher  # one step on the event loop
+            _in_background(fork.remove_old_generations)
             return fork, outcome
 
     return await asyncio.shield(asyncio.ensure_future(locked()))
+
+
+_BACKGROUND: set[asyncio.Task] = set()
+
+
+def _in_background(work: Callable[[], None]) -> None:
+    """Run blocking ``work`` in a thread without waiting for it (the task is kept until it ends)."""
+    task = asyncio.ensure_future(asyncio.to_thread(work))
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
 
 
 async def follow_disk(app: FastAPI, state: ServiceState) -> bool:
