@@ -20,7 +20,8 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_defaults():
     s = ServiceSettings.load(environ={})
-    assert (s.host, s.port, s.max_length, s.max_passages, s.queue_max) == ("127.0.0.1", 8000, 512, 1000, 64)
+    # max_length None: the served model's recorded max_length, else 512 (see build_reranker)
+    assert (s.host, s.port, s.max_length, s.max_passages, s.queue_max) == ("127.0.0.1", 8000, None, 1000, 64)
     assert s.max_body_bytes == 10 * 1024 * 1024 and s.micro_batching and s.cache == CacheSpec() and s.api_keys == ()
 
 
