@@ -46,7 +46,7 @@ class HashingEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
             for word in re.findall(r"\w+", text.lower()):
-                out[row, zlib.crc32(word.encode("utf-8")) % self.dim] += 1.0
+                out[row, zlib.crc32(word.encode("utf-8", "surrogatepass")) % self.dim] += 1.0
             norm = float(np.linalg.norm(out[row]))
             if norm == 0.0:
                 out[row, 0] = 1.0

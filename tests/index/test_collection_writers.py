@@ -10,10 +10,11 @@ import time
 
 import pytest
 
+from _locks import lock_held_elsewhere
+
 from ragsift.errors import CollectionBusyError, CollectionError, UnknownDocumentError
 from ragsift.index.collection import Collection, CollectionConfig
 from ragsift.index.repair import repair
-from ragsift.index.store import writer_lock
 from ragsift.ingest import ChunkingConfig
 from ragsift.pipeline.search import Searcher
 from ragsift.types import Document
@@ -80,17 +81,8 @@ def test_busy_lock_waits_then_fails_clearly(tmp_path):
     path = tmp_path / "c"
     coll = Collection.create(path, bm25_config())
     coll.add([doc("a")])
-    held, release = threading.Event(), threading.Event()
-
-    def hold():
-        with writer_lock(path, timeout=5):
-            held.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert held.wait(5)
-    try:
+    waiter = threading.Thread(target=lambda: Collection.open(path, lock_timeout=10).add([doc("c")]))
+    with lock_held_elsewhere(path):
         coll.lock_timeout = 0.2
         with pytest.raises(CollectionBusyError, match="retry") as info:
             coll.add([doc("b")])
@@ -99,14 +91,9 @@ def test_busy_lock_waits_then_fails_clearly(tmp_path):
             [*RAGSIFT, "delete", str(path), "a", "--lock-timeout", "0.2"], capture_output=True, text=True
         )
         assert run.returncode == 2 and "lock" in run.stderr and "Traceback" not in run.stderr
-        waiter = threading.Thread(target=lambda: Collection.open(path, lock_timeout=10).add([doc("c")]))
         waiter.start()
-        time.sleep(0.3)
-        release.set()  # the waiting writer gets the lock and commits
-        waiter.join(10)
-    finally:
-        release.set()
-        holder.join(10)
+        time.sleep(0.3)  # the waiting writer gets the lock and commits once it is released
+    waiter.join(10)
     assert set(Collection.open(path).documents) == {"a", "c"}
 
 

@@ -8,13 +8,10 @@ suite's word-overlap reranker. Limits are small so requests can cross them cheap
 
 from __future__ import annotations
 
-import re
-import zlib
-from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 from fastapi import FastAPI
+from _filtering import HashingEmbedder
 from service.service_kit import OverlapReranker
 
 from ragsift.index.collection import Collection, CollectionConfig
@@ -41,32 +38,6 @@ DOCS = [
     Document("dogs", "Dogs bark at strangers. Dogs love long walks in the park.", "Dogs", {"kind": "animal"}),
     Document("fin", "Quarterly earnings rose while the price ratio fell sharply.", "Finance", {"kind": "money"}),
 ]
-
-
-class HashingEmbedder:
-    """Each word adds 1 to dimension ``crc32(word) % dim``; rows are L2-normalized (a text without
-    words gets a unit vector on dimension 0)."""
-
-    name = "hashing"
-    dim = 64
-    max_seq_length = 128
-
-    def load(self) -> None:
-        pass
-
-    def encode_documents(self, texts: Sequence[str], **_: object) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                out[row, zlib.crc32(word.encode("utf-8", "surrogatepass")) % self.dim] += 1.0
-            norm = float(np.linalg.norm(out[row]))
-            if norm == 0.0:
-                out[row, 0] = 1.0
-            else:
-                out[row] /= norm
-        return np.ascontiguousarray(out)
-
-    encode_queries = encode_documents
 
 
 def build_app(folder: Path) -> FastAPI:

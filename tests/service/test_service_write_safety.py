@@ -5,16 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from _locks import lock_held_elsewhere
 from service.service_kit import OverlapReranker, wait_ready
 
 from ragsift.index.collection import Collection, CollectionConfig
-from ragsift.index.store import writer_lock
 from ragsift.ingest import ChunkingConfig
 from ragsift.service import ServiceSettings, create_app
 from ragsift.types import Document
@@ -56,25 +55,12 @@ def test_a_write_from_another_process_between_server_writes_is_kept(served):
 def test_busy_writer_lock_is_503_with_retry_after_and_changes_nothing(served):
     client, path = served
     generation = Collection.open(path).generation
-    held, release = threading.Event(), threading.Event()
-
-    def hold():
-        with writer_lock(path, timeout=5):
-            held.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert held.wait(5)
+    with lock_held_elsewhere(path):
         response = client.post("/v1/documents", json={"documents": [{"id": "b", "text": "dogs"}]})
         assert response.status_code == 503, response.text
         assert response.json()["error"]["type"] == "collection_busy"
         assert int(response.headers["retry-after"]) >= 1
         assert client.delete("/v1/documents/a").status_code == 503
-    finally:
-        release.set()
-        holder.join(10)
     assert Collection.open(path).generation == generation
     assert client.post("/v1/documents", json={"documents": [{"id": "b", "text": "dogs"}]}).status_code == 200
 
