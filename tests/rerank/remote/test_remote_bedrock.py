@@ -129,11 +129,11 @@ def test_internal_server_error_exhausted_is_a_server_error(bedrock):
 
 
 def test_read_timeout_is_a_timeout_error(bedrock):
-    bedrock.stall(2.0, times=1)
+    bedrock.stall(5.0, times=1)
     start = time.monotonic()
     with pytest.raises(RemoteTimeoutError, match="timed out"):
         make(bedrock, timeout=0.3, max_retries=0).rerank(QUERY, DOCS)
-    assert time.monotonic() - start < 1.5
+    assert time.monotonic() - start < 4.0  # gave up long before the stalled answer (a loose bound: loaded CI)
 
 
 def test_access_denied_and_unknown_keys_are_authentication_errors(bedrock, monkeypatch):
