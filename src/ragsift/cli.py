@@ -669,7 +669,9 @@ def _add_serve(sub) -> None:
     p.add_argument("--max-length", type=int, help="tokens per (query, passage) pair (default: the model's recorded max_length, else 512)")
     _add_backend_option(p)
     p.add_argument("--queue-max", type=int, help="waiting requests before 429 (default: 64)")
-    p.add_argument("--cache", help="rerank score cache: off, memory or sqlite:PATH (default: off)")
+    p.add_argument(
+        "--cache", help="rerank score cache: off, memory, sqlite:PATH or redis://HOST:PORT/DB (default: off)"
+    )
     p.add_argument("--no-micro-batching", action="store_true", help="run each request alone")
     p.set_defaults(func=cmd_serve)
 
