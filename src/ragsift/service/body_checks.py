@@ -18,6 +18,7 @@ import re
 from typing import Any
 
 from ragsift.errors import BadInputError
+from ragsift.ingest.limits import check_text
 
 __all__ = ["check_json_body", "MAX_JSON_INT"]
 
@@ -54,12 +55,12 @@ def _walk(value: Any) -> None:
         item, where = stack.pop()
         if isinstance(item, dict):
             for key, sub in item.items():
-                _check_str(key, f"a key of {where or 'the body'}")
+                check_text(key, f"a key of {where or 'the body'}")
                 stack.append((sub, f"{where}.{key}" if where else key))
         elif isinstance(item, list):
             stack.extend((sub, f"{where}[{n}]") for n, sub in enumerate(item))
         elif isinstance(item, str):
-            _check_str(item, where or "the body")
+            check_text(item, where or "the body")
         elif isinstance(item, bool):
             continue
         elif isinstance(item, int) and abs(item) > MAX_JSON_INT:
@@ -69,13 +70,3 @@ def _walk(value: Any) -> None:
             )
         elif isinstance(item, float) and not math.isfinite(item):
             raise BadInputError(f"{where or 'the body'} is out of range ({item!r}); send a finite number")
-
-
-def _check_str(value: str, where: str) -> None:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise BadInputError(
-            f"{where} holds an invalid character {value[exc.start]!r} at position {exc.start} (a lone UTF-16 "
-            "surrogate, which is not text); send valid Unicode"
-        ) from None
