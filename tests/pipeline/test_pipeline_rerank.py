@@ -114,6 +114,40 @@ def test_searcher_uses_the_models_recorded_settings(collection, tiny_cross_encod
     assert all(h.score == h.source_scores["rerank"] for h in explicit.hits)
 
 
+def test_explicit_depth_takes_the_weight_tuned_at_that_depth(collection, tiny_cross_encoder, tmp_path):
+    """--candidates 45 on a model tuned best at 20 uses the weight tuned at 45, not the one for 20."""
+    from ragsift.rerank.cross_encoder import CrossEncoderReranker
+
+    by_depth = {"4": {"interpolate": 0.7}, "8": {"interpolate": 0.3}}
+    model = _trained_copy(tmp_path, tiny_cross_encoder, interpolate=0.7, candidates=4, max_length=64,
+                          tuning={"by_depth": by_depth})
+    searcher = Searcher(collection, CrossEncoderReranker(model))
+    at = {}
+    for depth in (4, 8, 7, 12, 5):
+        applied = searcher.search("apples pears", SearchOptions(mode="bm25"),
+                                  rerank=RerankOptions(candidates=depth, top_n=3)).rerank_settings
+        at[depth] = applied["interpolate"]
+    assert at[4] == {"value": 0.7, "source": "model"}  # the recorded depth: the recorded weight
+    assert at[8] == {"value": 0.3, "source": "model@8"}
+    assert at[7] == {"value": 0.3, "source": "model@8"}  # nearest tuned depth
+    assert at[12] == {"value": 0.3, "source": "model@8"}
+    assert at[5] == {"value": 0.7, "source": "model"}  # nearest is the recorded depth
+    default = searcher.search("apples pears", SearchOptions(mode="bm25"), rerank=RerankOptions(top_n=3)).rerank_settings
+    assert default["interpolate"] == {"value": 0.7, "source": "model"}
+    explicit = searcher.search("apples pears", SearchOptions(mode="bm25"),
+                               rerank=RerankOptions(candidates=8, top_n=3, interpolate=0.5)).rerank_settings
+    assert explicit["interpolate"] == {"value": 0.5, "source": "option"}
+
+
+def test_interpolate_at_ignores_malformed_tuning():
+    from ragsift.rerank.settings import ModelSettings
+
+    s = ModelSettings(interpolate=0.6, candidates=20,
+                      tuning={"by_depth": {"x": {"interpolate": 0.1}, "30": {"interpolate": 7}, "45": "bad"}})
+    assert s.interpolate_at(45) == (0.6, 20)
+    assert ModelSettings().interpolate_at(10) == (None, None)
+
+
 def test_reranker_reads_title_and_text(tmp_path):
     """The reranker sees what BM25 and the dense index saw: the title line, then the body."""
     seen = []

@@ -90,13 +90,19 @@ class RerankOptions:
         if self.applied is not None:
             return self
         model = model_settings(reranker)
+        candidates = resolve("candidates", self.candidates, model=model, default=DEFAULT_CANDIDATES)
+        interpolate = resolve("interpolate", self.interpolate, model=model, default=None)
+        if interpolate.source == "model" and candidates.source != "model":
+            weight, depth = model.interpolate_at(int(candidates.value))
+            if weight is not None and depth != model.candidates:
+                interpolate = Applied(weight, f"model@{depth}")
         applied = {
-            "candidates": resolve("candidates", self.candidates, model=model, default=DEFAULT_CANDIDATES),
-            "interpolate": resolve("interpolate", self.interpolate, model=model, default=None),
+            "candidates": candidates,
+            "interpolate": interpolate,
             "text_fields": resolve("text_fields", self.text_fields, model=model, default=TEXT_FIELDS),
         }
         applied.update(reranker_applied(reranker))
-        interpolate = applied["interpolate"].value
+        interpolate = interpolate.value
         return replace(
             self,
             candidates=int(applied["candidates"].value),

@@ -14,7 +14,9 @@ uses them as defaults. The file (version 1)::
 
 Precedence, per setting (:func:`resolve`): an explicit option (flag, request field, argument) →
 its environment variable where one exists (``RERANKER_MAX_LENGTH``) → the model's file → the
-built-in default. Each applied value carries its source (``"option"``, the variable's name,
+built-in default. When the candidate depth is set explicitly and differs from the recorded one,
+the model's interpolation weight is the one tuned at the nearest depth (``tuning.by_depth``;
+source ``"model@DEPTH"``), because the best weight depends on the depth. Each applied value carries its source (``"option"``, the variable's name,
 ``"model"``, ``"default"``), which results and ``--json`` report as ``rerank_settings``.
 """
 
@@ -79,6 +81,27 @@ class ModelSettings:
     def fingerprint(self) -> str | None:
         """The fingerprint of the corpus the model was trained and tuned on (None: unknown)."""
         return self.trained_on.get("corpus_fingerprint")
+
+    def interpolate_at(self, candidates: int) -> tuple[float | None, int | None]:
+        """The weight tuned for ``candidates`` first-stage hits, and the depth it was tuned at.
+
+        ``tuning.by_depth`` holds one tuned weight per depth tried; the nearest tried depth wins
+        (ties: the deeper one). Without per-depth tuning: the recorded ``interpolate`` and
+        ``candidates``.
+        """
+        tuned = {}
+        for depth, entry in (self.tuning.get("by_depth") or {}).items():
+            weight = entry.get("interpolate") if isinstance(entry, Mapping) else None
+            try:
+                depth = int(depth)
+            except (TypeError, ValueError):
+                continue
+            if isinstance(weight, (int, float)) and not isinstance(weight, bool) and 0.0 <= weight <= 1.0 and depth >= 1:
+                tuned[depth] = float(weight)
+        if not tuned:
+            return self.interpolate, self.candidates
+        depth = min(tuned, key=lambda d: (abs(d - candidates), -d))
+        return tuned[depth], depth
 
     def values(self) -> dict[str, Any]:
         """The settings that loaders apply, by name."""

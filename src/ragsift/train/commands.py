@@ -53,9 +53,9 @@ def _add_train_reranker(sub) -> None:
         "Then tunes the interpolation weight and the candidate depth on the held-out dev queries (--holdout) and "
         "records them, with max_length and the text fields read (title + body), in MODEL_DIR/ragsift_reranker.json: "
         "search, serve and eval use them as defaults. Saves a model that --reranker-model / ragsift eval --rerankers "
-        "load, and records it as the default reranker for the corpus it was trained on. Mining, training and tuning stay "
-        "within --max-minutes (default 30) on 2 CPU cores; the first run on a corpus also builds its mining collection "
-        "once (SciFact: 5-20 min of embedding, depending on the load).",
+        "load, and records it as the default reranker for the corpus it was trained on. The whole run stays within "
+        "--max-minutes (default 30) on 2 CPU cores, including the mining collection that the first run on a corpus "
+        "builds (SciFact: 5 min of embedding on a quiet machine): training gets what is left.",
     )
     _common(p, "cross-encoder", holdout=C.holdout)
     p.add_argument("--base", metavar="NAME_OR_PATH", help="encoder or cross-encoder to start from (default: bundled all-MiniLM-L6-v2)")
@@ -77,7 +77,7 @@ def _add_train_reranker(sub) -> None:
     p.add_argument("--pooler", choices=["auto", "identity", "keep", "random"], default="auto",
                    help="--head cls only: [CLS] pooler of a new head: identity, keep the base's, random (default: auto = identity for a new head)")
     p.add_argument("--max-minutes", type=float, default=C.max_minutes, metavar="M",
-                   help="bound the run (mining, training, dev tuning; not the one-time build of the mining collection) to about M "
+                   help="bound the whole run (building the mining collection when it is not reused, mining, training, dev tuning) to about M "
                    "minutes: training stops early enough "
                    f"to leave time for the dev tuning, and saves what was learned (default: {C.max_minutes:g}; 0 = no limit)")
     p.add_argument("--inference-max-length", type=int, default=C.inference_max_length, metavar="N",

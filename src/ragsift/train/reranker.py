@@ -227,8 +227,7 @@ def train_reranker(cfg: RerankerTrainConfig) -> dict[str, Any]:
     freeze_bottom(base.model, cfg.freeze_layers)
     train_start = time.perf_counter()
     dev_queries = [q for q in heldout if q in data.queries]
-    budget_start = start + mining["collection_seconds"]  # a mining collection built once is not part of the budget
-    train_log = fit_groups(base.model, base.tokenizer, groups, _training_budget(cfg, budget_start, len(dev_queries)))
+    train_log = fit_groups(base.model, base.tokenizer, groups, _training_budget(cfg, start, len(dev_queries)))
     train_s = time.perf_counter() - train_start
     calibration = calibrate_head(base.model, base.tokenizer, groups, cfg) if cfg.calibrate else None
 
@@ -300,9 +299,10 @@ def _preload() -> None:
     import ragsift.train.data  # noqa: F401
 
 def _training_budget(cfg: RerankerTrainConfig, start: float, dev_queries: int) -> RerankerTrainConfig:
-    """``cfg`` with ``max_minutes`` cut so that the run from ``start`` (mining, training, dev tuning) fits ``cfg.max_minutes``.
+    """``cfg`` with ``max_minutes`` cut so that the whole run from ``start`` fits ``cfg.max_minutes``.
 
-    ``start`` excludes building the mining collection: that happens once per corpus and is reused.
+    The run is everything a first ``train-reranker`` on a corpus does: building the mining
+    collection (when it is not reused), mining, training and the dev tuning after it.
     """
     if cfg.max_minutes is None:
         return cfg
