@@ -162,7 +162,7 @@ def test_repair_skips_a_broken_newest_generation(tmp_path):
     coll.add([doc("a")])
     coll.add([doc("b")])
     newest = path / gen_dirs(path)[-1]
-    (newest / "sparse" / "vocab.json").unlink()
+    (newest / "sparse" / "sparse.json").unlink()
     (path / "manifest.json").write_text("{ not json")
     with pytest.raises(CollectionError, match="ragsift repair"):
         Collection.open(path)

@@ -32,7 +32,7 @@ def test_scores_equal_bm25s_index(query):
     idx = SparseIndex(get_analyzer("en"))
     idx.add(DOCS)
     ids = idx.query_ids(query)
-    ours = idx._retriever.get_scores_from_ids(ids)
+    ours = idx.retriever.get_scores_from_ids(ids)
     np.testing.assert_allclose(ours, reference_scores(DOCS, query), rtol=1e-5, atol=1e-6)
 
 
@@ -57,7 +57,7 @@ def test_delete_equals_build_without_the_docs():
     remaining = [d for d, k in zip(DOCS, keep) if k]
     ids = idx.query_ids("cat garden")
     np.testing.assert_allclose(
-        idx._retriever.get_scores_from_ids(ids), reference_scores(remaining, "cat garden"), rtol=1e-5, atol=1e-6
+        idx.retriever.get_scores_from_ids(ids), reference_scores(remaining, "cat garden"), rtol=1e-5, atol=1e-6
     )
     assert len(idx) == 3
 

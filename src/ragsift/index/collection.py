@@ -7,15 +7,17 @@ Layout (no pickle anywhere; arrays are ``.npy``, records are JSON Lines)::
         documents/             source documents (id, title, text, metadata): JSONL segments + live.npy
         chunks/                indexed units, one live line per row of the indexes
         parents/               parent chunks (parent–child collections only)
-        sparse/                BM25 term-frequency + score arrays, vocabulary
-        dense/embeddings.npy   L2-normalized float32 vectors, one per chunk row
+        sparse/                BM25 term counts (row segments), vocabulary, score-matrix cache
+        dense/                 L2-normalized float32 vectors, one per chunk row (row segments)
 
 Writes are copy-on-write: a change builds a complete new generation in a temporary
 directory, fsyncs it, renames it into place and only then atomically replaces
 ``manifest.json`` (temp file + rename). A crash at any point leaves the previous manifest
 pointing at the previous, untouched generation. Record segments that did not change are
-hard-linked from the previous generation (see :mod:`ragsift.index.records`), so a small add
-writes little. Each generation also holds a copy of its manifest (``gen-N/manifest.json``), so
+and array segments (term counts, vectors) that did not change are hard-linked from the previous
+generation (see :mod:`ragsift.index.records` and :mod:`ragsift.index.segments`), so a small add
+writes little. The BM25 score matrix is derived data: a commit writes it as a cache unless the
+writer defers it (:meth:`Collection.write_caches`, the service does so after answering). Each generation also holds a copy of its manifest (``gen-N/manifest.json``), so
 ``ragsift repair`` can restore the newest complete generation when ``manifest.json`` is lost.
 
 Several writers (processes or threads) are serialized by ``DIR/.lock``. A writer takes the lock
@@ -45,6 +47,7 @@ import numpy as np
 
 from ragsift.errors import BadInputError, CollectionError, ConfigError, UnknownDocumentError
 from ragsift.index.records import RecordLog
+from ragsift.index.segments import DENSE, RowLog
 from ragsift.index.sparse import BM25Params, SparseIndex
 from ragsift.files import atomic_write_text, fsync_dir, fsync_tree
 from ragsift.index.store import DEFAULT_LOCK_TIMEOUT, remove_tree, writer_lock
@@ -135,6 +138,7 @@ class Collection:
         self._vectors = None
         self._chunk_ids: dict[str, Chunk] | None = None
         self._logs = {kind: RecordLog() for kind in RECORD_KINDS}
+        self._dense_log = RowLog(DENSE)
         self.sparse = SparseIndex(self._make_analyzer(), BM25Params(config.k1, config.b))
 
     # ------------------------------------------------------------------ open / create
@@ -224,13 +228,14 @@ class Collection:
             for kind in RECORD_KINDS:
                 logs[kind], rows[kind] = RecordLog.load(gen_dir / kind, manifest["records"][kind])
             sparse = SparseIndex.load(gen_dir / "sparse", self._make_analyzer())
-            emb_file = gen_dir / "dense" / "embeddings.npy"
-            embeddings = np.load(emb_file, mmap_mode="r", allow_pickle=False) if emb_file.exists() else None
+            dense_log, embeddings = _load_dense(gen_dir / "dense", manifest.get("dense"))
         except (OSError, ValueError, KeyError) as exc:
             raise CollectionError(f"cannot read generation {gen_dir}: {exc}") from exc
         chunks = [Chunk.from_dict(c) for c in rows["chunks"]]
         if len(sparse) != len(chunks):
             raise CollectionError(f"{gen_dir}: BM25 rows ({len(sparse)}) != chunks ({len(chunks)})")
+        if embeddings is not None and len(embeddings) != len(chunks):
+            raise CollectionError(f"{gen_dir}: vectors ({len(embeddings)}) != chunks ({len(chunks)})")
         self.generation = manifest["generation"]
         self.data_dir = manifest["data_dir"]
         self.created = manifest.get("created", self.created)
@@ -244,6 +249,7 @@ class Collection:
         self.parents = {c["id"]: Chunk.from_dict(c) for c in rows["parents"]}
         self.sparse = sparse
         self.embeddings = embeddings
+        self._dense_log = dense_log
         self._vectors = None
         self._chunk_ids = None
 
@@ -262,6 +268,7 @@ class Collection:
         twin.parents = dict(self.parents)
         twin._chunk_ids = None if self._chunk_ids is None else dict(self._chunk_ids)
         twin._logs = {kind: log.copy() for kind, log in self._logs.items()}
+        twin._dense_log = self._dense_log.copy()
         twin.sparse = self.sparse.copy()
         return twin
 
@@ -382,6 +389,7 @@ class Collection:
             new = self.embedder.encode_documents(texts, show_progress=show_progress)
             old = self.embeddings if self.embeddings is not None else np.zeros((0, new.shape[1]), np.float32)
             self.embeddings = np.concatenate([np.asarray(old, dtype=np.float32), new])
+            self._dense_log.append(new)
             self._vectors = None if self._vectors is None else self._vectors.extended(new)
         self.chunks.extend(corpus.chunks)
         if self._chunk_ids is not None:
@@ -444,6 +452,7 @@ class Collection:
         self.sparse.keep(keep)
         if self.embeddings is not None:
             self.embeddings = np.asarray(self.embeddings)[keep]
+            self._dense_log.keep(keep)
             self._vectors = None
         self._logs["chunks"].remove(c.id for c, k in zip(self.chunks, keep) if not k)
         self._logs["parents"].remove(pid for pid, p in self.parents.items() if p.doc_id in ids)
@@ -487,11 +496,18 @@ class Collection:
             )
             for kind in RECORD_KINDS
         }
-        self.sparse.save(tmp / "sparse")
+        stem = f"seg-{generation:06d}"
+        self.sparse.save(tmp / "sparse", previous_dir / "sparse" if previous_dir else None, stem=stem)
+        if not self.defer_cleanup:
+            self.sparse.save_scores(tmp / "sparse")
+        dense = None
         if self.embeddings is not None:
-            (tmp / "dense").mkdir()
-            np.save(tmp / "dense" / "embeddings.npy", np.asarray(self.embeddings, np.float32), allow_pickle=False)
-        text = json.dumps({**self._manifest(generation, name), "records": records}, indent=2, ensure_ascii=False)
+            dense = self._dense_log.write(
+                previous_dir / "dense" if previous_dir else None, tmp / "dense", stem,
+                lambda: np.asarray(self.embeddings, np.float32),
+            )
+        manifest = {**self._manifest(generation, name), "records": records, "dense": dense}
+        text = json.dumps(manifest, indent=2, ensure_ascii=False)
         (tmp / MANIFEST).write_text(text, encoding="utf-8")  # the copy `ragsift repair` restores from
         fsync_tree(tmp)
         os.replace(tmp, self.path / name)  # numbered above every generation present: replaces nothing
@@ -502,6 +518,15 @@ class Collection:
         self._keep = {generation, previous}
         if not self.defer_cleanup:
             self.remove_old_generations()
+
+    def write_caches(self) -> None:
+        """Write the derived data a deferred commit left out (the BM25 score matrix) into the live generation.
+
+        Safe to run after answering: the files are written atomically, marker last, and a
+        generation that was removed meanwhile is skipped. A reader without the cache computes it.
+        """
+        if self.data_dir is not None and self.chunks:
+            self.sparse.save_scores(self.path / self.data_dir / "sparse")
 
     def _manifest(self, generation: int, data_dir: str) -> dict[str, Any]:
         return {
@@ -593,6 +618,17 @@ def _warn_empty(ids: Sequence[str]) -> None:
         "skipped %d empty document(s) (no title and no text; they can never be retrieved, and qrels judging them "
         "stay valid): %s", len(ids), shown,
     )
+
+
+def _load_dense(directory: Path, meta: dict[str, Any] | None):
+    """``(row log, vectors)`` of a generation's ``dense/`` (``(empty log, None)`` without vectors)."""
+    if meta is not None:
+        return RowLog.load(DENSE, directory, meta)
+    legacy = directory / "embeddings.npy"  # written before row segments: one array, all live
+    if legacy.exists():
+        embeddings = np.load(legacy, mmap_mode="r", allow_pickle=False)
+        return RowLog.single(DENSE, "embeddings", embeddings), embeddings
+    return RowLog(DENSE), None
 
 
 def generation_dirs(path: Path) -> list[tuple[int, Path]]:

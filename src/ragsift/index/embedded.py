@@ -65,6 +65,10 @@ class BM25Retriever(Retriever):
         self.collection = collection
         self._rows = rows or _CollectionRows(collection)
 
+    def warm_up(self) -> None:
+        """Compute the BM25 weights when no score cache was loaded."""
+        self.collection.sparse.warm_up()
+
     def search_many(self, queries: Sequence[str], k: int, filters: Filter | None = None) -> list[Ranking]:
         k = check_k(k)
         allowed = self._rows.mask(filters)

@@ -9,14 +9,13 @@ next write compacts everything into a single segment.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
 from ragsift.errors import CollectionError
+from ragsift.index.segments import link_or_copy
 from ragsift.index.store import read_jsonl, write_jsonl
 
 __all__ = ["RecordLog"]
@@ -80,7 +79,7 @@ class RecordLog:
             self.ordinal = {row["id"]: n for n, row in enumerate(rows)}
         else:
             for name, _ in self.segments:
-                _link_or_copy(src / name, dst / name)
+                link_or_copy(src / name, dst / name)
             new_rows = [row if row is not None else {"id": None} for row in self.pending]
             if new_rows:
                 write_jsonl(dst / segment, new_rows)
@@ -114,11 +113,3 @@ class RecordLog:
         if line != len(log.live):
             raise CollectionError(f"{directory}: {line} records but a liveness mask of {len(log.live)}")
         return log, rows
-
-
-def _link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-

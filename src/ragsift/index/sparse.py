@@ -3,11 +3,15 @@
 bm25s is the fastest BM25 scorer in Python but cannot add documents to an index: its
 precomputed score matrix depends on corpus-wide statistics (document frequencies and the
 average document length), so every addition changes every entry. We therefore keep the
-*source of truth* as a per-document term-frequency matrix (CSR: documents × terms, plain
-numpy arrays) and derive bm25s' score matrix from it with vectorized numpy whenever the
-contents change. Adding or deleting documents never re-tokenizes existing text; the derived
-matrix costs about a second per 100k documents to recompute (see ``docs/benchmarks.md``).
+*source of truth* as term counts in the same term-major layout (:class:`~ragsift.index.postings.Postings`)
+and derive bm25s' score matrix from them in one vectorized pass when a search first needs it
+after a change. Adding or deleting documents never re-tokenizes existing text.
 Scores are exactly bm25s' ``method="lucene"`` scores (tested against ``bm25s.BM25.index``).
+
+On disk the term counts are append-only row segments (:mod:`ragsift.index.segments`), so a
+small write saves only its own rows; the vocabulary is append-only too. The derived score
+matrix is a cache: :meth:`SparseIndex.save_scores` writes it (marker file last), a load
+memory-maps it when it matches the counts and otherwise recomputes it on the first search.
 
 Lucene BM25: ``idf(t) = ln(1 + (N - df + 0.5) / (df + 0.5))`` and
 ``score(t, d) = idf(t) · tf / (tf + k1 · (1 - b + b · |d| / avgdl))``.
@@ -24,11 +28,14 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ragsift.errors import CollectionError, ConfigError
+from ragsift.index.postings import Postings, counts_csr
+from ragsift.index.segments import CSR, RowLog, link_or_copy
 
 __all__ = ["BM25Params", "SparseIndex"]
 
-_TF_FILES = ("tf_data", "tf_indices", "tf_indptr")
+_TF_FILES = ("tf_data", "tf_indices", "tf_indptr")  # before row segments: one array each
 _SCORE_FILES = ("bm25_data", "bm25_indices", "bm25_indptr")
+SCORES_MARKER = "scores.json"
 
 
 @dataclass(frozen=True)
@@ -56,23 +63,35 @@ class SparseIndex:
         self.params = params or BM25Params()
         self.terms: list[str] = []
         self.vocab: dict[str, int] = {}
-        self._tf_data = np.zeros(0, dtype=np.float32)
-        self._tf_indices = np.zeros(0, dtype=np.int32)
-        self._tf_indptr = np.zeros(1, dtype=np.int64)
-        self._retriever = None
+        self._postings: Postings | None = Postings.empty()  # None: build from _stored on first need
+        self._stored: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # counts as loaded (CSR)
+        self._n_docs = 0
+        self._retriever = None  # bm25s over the current counts; None: computed on the next search
+        self._log = RowLog(CSR)  # term-count rows as stored on disk
+        self._vocab_segments: list[tuple[str, int]] = []  # (file, terms) of the stored vocabulary
 
     def copy(self) -> "SparseIndex":
         """An independent copy; arrays are shared because :meth:`add`/:meth:`keep` replace them, never write into them."""
         twin = SparseIndex(self.analyzer, self.params)
         twin.terms = list(self.terms)
         twin.vocab = dict(self.vocab)
-        twin._tf_data, twin._tf_indices, twin._tf_indptr = self._tf_data, self._tf_indices, self._tf_indptr
+        twin._postings, twin._stored, twin._n_docs = self._postings, self._stored, self._n_docs
         twin._retriever = self._retriever
+        twin._log = self._log.copy()
+        twin._vocab_segments = list(self._vocab_segments)
         return twin
 
     # ----------------------------------------------------------------- contents
     def __len__(self) -> int:
-        return len(self._tf_indptr) - 1
+        return self._n_docs
+
+    @property
+    def postings(self) -> Postings:
+        """The term counts, term-major (built from the loaded row segments on first use)."""
+        if self._postings is None:
+            self._postings = Postings.from_csr(self._stored, len(self.terms))
+            self._stored = None
+        return self._postings
 
     def add(self, texts: Sequence[str], *, show_progress: bool = False) -> None:
         """Tokenize ``texts`` and append them as new rows, then refresh the scores."""
@@ -93,32 +112,39 @@ class SparseIndex:
             lengths.append(len(tokens))
         if not lengths:
             return
-        data, indices, indptr = _counts_csr(np.asarray(ids, dtype=np.int64), np.asarray(lengths))
-        self._tf_data = np.concatenate([self._tf_data, data])
-        self._tf_indices = np.concatenate([self._tf_indices, indices])
-        self._tf_indptr = np.concatenate([self._tf_indptr, indptr[1:] + self._tf_indptr[-1]])
-        self._refresh()
+        block = counts_csr(np.asarray(ids, dtype=np.int64), np.asarray(lengths))
+        self._log.append(block)
+        self._postings = self.postings.appended(block, len(terms))
+        self._n_docs += len(lengths)
+        self._retriever = None
 
     def keep(self, mask: np.ndarray) -> None:
         """Keep only the rows where ``mask`` is True (deletion), then refresh the scores."""
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != (len(self),):
             raise ConfigError(f"mask must have shape ({len(self)},), got {mask.shape}")
-        row_nnz = np.diff(self._tf_indptr)
-        nnz_mask = np.repeat(mask, row_nnz)
-        self._tf_data = self._tf_data[nnz_mask]
-        self._tf_indices = self._tf_indices[nnz_mask]
-        self._tf_indptr = np.concatenate([[0], np.cumsum(row_nnz[mask])]).astype(np.int64)
-        self._refresh()
+        self._log.keep(mask)
+        self._postings = self.postings.kept(mask)
+        self._n_docs = int(mask.sum())
+        self._retriever = None
 
     # ----------------------------------------------------------------- scoring
-    def _refresh(self) -> None:
-        import bm25s
+    @property
+    def retriever(self):
+        """The bm25s retriever over the current counts (its score matrix is computed on first use)."""
+        retriever = self._retriever
+        if retriever is None:
+            import bm25s
 
-        data, indices, indptr = bm25_score_matrix(
-            self._tf_data, self._tf_indices, self._tf_indptr, len(self.terms), self.params
-        )
-        self._set_retriever(bm25s, data, indices, indptr)
+            postings = self.postings
+            if postings.n_terms < len(self.terms):  # terms seen only in deleted rows keep their ids
+                postings = self._postings = postings.appended(counts_csr(np.zeros(0, np.int64), np.zeros(0, np.int64)), len(self.terms))
+            retriever = self._set_retriever(bm25s, *postings.bm25(self.params.k1, self.params.b))
+        return retriever
+
+    def warm_up(self) -> None:
+        """Compute the score matrix now (a write does it here so that the next search does not)."""
+        _ = self.retriever
 
     def _set_retriever(self, bm25s, data, indices, indptr) -> None:
         retriever = bm25s.BM25(k1=self.params.k1, b=self.params.b, method="lucene")
@@ -127,6 +153,7 @@ class SparseIndex:
         retriever.unique_token_ids_set = set(range(len(self.terms)))
         retriever.nonoccurrence_array = None  # Lucene BM25 has no non-occurrence term
         self._retriever = retriever
+        return retriever
 
     def query_ids(self, query: str) -> list[int]:
         """Analyze ``query`` and return the ids of its tokens that occur in the vocabulary."""
@@ -158,7 +185,7 @@ class SparseIndex:
         if not todo or len(self) == 0 or (weights is not None and not weights.any()):
             return out
         kk = min(k, len(self))
-        res = self._retriever.retrieve(
+        res = self.retriever.retrieve(
             [token_ids[i] for i in todo], k=kk, n_threads=0, show_progress=False, weight_mask=weights
         )
         for row, i in enumerate(todo):
@@ -184,89 +211,96 @@ class SparseIndex:
         return [self.analyzer(t) for t in texts]
 
     # ----------------------------------------------------------------- persistence
-    def save(self, directory: str | os.PathLike) -> None:
-        """Write the index into ``directory`` (plain ``.npy`` arrays + JSON; no pickle).
+    def save(self, directory: str | os.PathLike, previous: str | os.PathLike | None = None, *, stem: str = "seg") -> None:
+        """Write the index into ``directory`` (a fresh directory; ``.npy`` arrays + JSON, no pickle).
 
-        The caller provides atomicity by writing into a fresh directory (see Collection).
+        ``previous`` is the directory this index was last saved to or loaded from: its term-count
+        segments and vocabulary files are hard-linked, and only what was added since is written
+        (as ``STEM.*``). The score matrix is not written here (:meth:`save_scores`). The caller
+        provides atomicity by writing into a fresh directory (see Collection).
         """
         d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        arrays = dict(zip(_TF_FILES, (self._tf_data, self._tf_indices, self._tf_indptr)))
-        scores = self._retriever.scores if self._retriever is not None else None
-        if scores is not None:
-            arrays.update(zip(_SCORE_FILES, (scores["data"], scores["indices"], scores["indptr"])))
-        for name, arr in arrays.items():
-            np.save(d / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
+        src = Path(previous) if previous is not None else None
+        tf = self._log.write(src, d, stem, lambda: self.postings.to_csr())
+        stored = sum(n for _, n in self._vocab_segments)
+        if src is None or stored > len(self.terms):
+            self._vocab_segments, stored = [], 0
+        for name, _ in self._vocab_segments:
+            link_or_copy(src / name, d / name)
+        if stored < len(self.terms) or not self._vocab_segments:
+            name = f"vocab-{stem}.json"
+            (d / name).write_text(json.dumps(self.terms[stored:], ensure_ascii=False), encoding="utf-8")
+            self._vocab_segments.append((name, len(self.terms) - stored))
         meta = {
             "k1": self.params.k1,
             "b": self.params.b,
             "method": "lucene",
             "num_docs": len(self),
-            "has_scores": scores is not None,
+            "tf": tf,
+            "vocab": [list(v) for v in self._vocab_segments],
         }
         (d / "sparse.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        (d / "vocab.json").write_text(json.dumps(self.terms, ensure_ascii=False), encoding="utf-8")
+
+    def save_scores(self, directory: str | os.PathLike) -> bool:
+        """Write the score matrix next to the counts saved in ``directory``, atomically; False if it vanished.
+
+        Each array is written atomically, then the marker ``scores.json``; a load uses the arrays
+        only when the marker matches its counts, so a crash midway leaves nothing wrong behind.
+        """
+        from ragsift.files import atomic_write, atomic_write_text
+
+        d = Path(directory)
+        scores = self.retriever.scores
+        try:
+            for name, key in zip(_SCORE_FILES, ("data", "indices", "indptr")):
+                atomic_write(d / f"{name}.npy", lambda tmp, a=scores[key]: _save_npy(tmp, a))
+            atomic_write_text(d / SCORES_MARKER, json.dumps(self._scores_key()))
+        except FileNotFoundError:  # the generation was removed meanwhile (another writer moved on)
+            return False
+        return True
+
+    def _scores_key(self) -> dict:
+        nnz = len(self._stored[0]) if self._postings is None else len(self._postings.data)
+        return {"num_docs": len(self), "nnz": int(nnz), "terms": len(self.terms), "k1": self.params.k1, "b": self.params.b}
 
     @classmethod
     def load(cls, directory: str | os.PathLike, analyzer, *, mmap: bool = True) -> "SparseIndex":
-        """Load an index written by :meth:`save`; score arrays are memory-mapped by default."""
+        """Load an index written by :meth:`save`; a matching score cache is memory-mapped by default."""
         import bm25s
 
         d = Path(directory)
         try:
             meta = json.loads((d / "sparse.json").read_text(encoding="utf-8"))
-            terms = json.loads((d / "vocab.json").read_text(encoding="utf-8"))
-            mode = "r" if mmap else None
-            tf = [np.load(d / f"{n}.npy", allow_pickle=False) for n in _TF_FILES]
+            index = cls(analyzer, BM25Params(k1=meta["k1"], b=meta["b"]))
+            if "tf" in meta:
+                index._log, block = RowLog.load(CSR, d, meta["tf"], mmap=False)
+                index._vocab_segments = [(str(n), int(c)) for n, c in meta["vocab"]]
+                terms = [t for name, _ in index._vocab_segments for t in json.loads((d / name).read_text(encoding="utf-8"))]
+            else:  # written before row segments: one array per part, one vocabulary file
+                block = tuple(np.load(d / f"{n}.npy", allow_pickle=False) for n in _TF_FILES)
+                index._log = RowLog.single(CSR, "tf", block, legacy=True)
+                terms = json.loads((d / "vocab.json").read_text(encoding="utf-8"))
+            if block is not None:
+                index._stored, index._postings, index._n_docs = block, None, len(block[2]) - 1
             scores = None
-            if meta.get("has_scores"):
+            marker = d / SCORES_MARKER
+            legacy_scores = "tf" not in meta and meta.get("has_scores")
+            index.terms = terms
+            if legacy_scores or (marker.is_file() and json.loads(marker.read_text(encoding="utf-8")) == index._scores_key()):
+                mode = "r" if mmap else None
                 scores = [np.load(d / f"{n}.npy", mmap_mode=mode, allow_pickle=False) for n in _SCORE_FILES]
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             raise CollectionError(f"cannot read the BM25 index in {d}: {exc}") from exc
-        index = cls(analyzer, BM25Params(k1=meta["k1"], b=meta["b"]))
-        index.terms = terms
+        if sum(c for _, c in index._vocab_segments) not in (0, len(terms)):
+            raise CollectionError(f"{d}: the vocabulary files hold {len(terms)} terms, sparse.json says otherwise")
         index.vocab = {t: i for i, t in enumerate(terms)}
-        index._tf_data, index._tf_indices, index._tf_indptr = tf
+        if len(index.vocab) != len(terms):
+            raise CollectionError(f"{d}: the vocabulary has duplicate terms")
         if scores is not None:
             index._set_retriever(bm25s, *scores)
         return index
 
 
-def _counts_csr(ids: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Term counts per document as CSR arrays from a flat token-id array and per-doc lengths."""
-    rows = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
-    if len(ids) == 0:
-        return np.zeros(0, np.float32), np.zeros(0, np.int32), np.zeros(len(lengths) + 1, np.int64)
-    width = int(ids.max()) + 1
-    keys, counts = np.unique(rows * width + ids, return_counts=True)
-    key_rows = keys // width
-    indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(key_rows, minlength=len(lengths)), out=indptr[1:])
-    return counts.astype(np.float32), (keys % width).astype(np.int32), indptr
-
-
-def bm25_score_matrix(
-    tf_data: np.ndarray,
-    tf_indices: np.ndarray,
-    tf_indptr: np.ndarray,
-    n_terms: int,
-    params: BM25Params,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Lucene BM25 weights as bm25s' term-major (CSC) arrays ``(data, indices, indptr)``."""
-    import scipy.sparse as sp
-
-    n_docs = len(tf_indptr) - 1
-    if n_docs == 0 or len(tf_data) == 0:
-        return np.zeros(0, np.float32), np.zeros(0, np.int32), np.zeros(n_terms + 1, np.int64)
-    row_nnz = np.diff(tf_indptr)
-    rows = np.repeat(np.arange(n_docs), row_nnz)
-    doc_len = np.bincount(rows, weights=tf_data, minlength=n_docs)
-    avgdl = doc_len.mean()
-    df = np.bincount(tf_indices, minlength=n_terms).astype(np.float64)
-    idf = np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
-    k1, b = params.k1, params.b
-    norm = k1 * (1.0 - b + b * doc_len / avgdl) if avgdl > 0 else np.full(n_docs, k1)
-    tf = tf_data.astype(np.float64)
-    weights = idf[tf_indices] * tf / (tf + norm[rows])
-    csc = sp.csr_matrix((weights.astype(np.float32), tf_indices, tf_indptr), shape=(n_docs, n_terms)).tocsc()
-    return csc.data, csc.indices.astype(np.int32), csc.indptr.astype(np.int64)
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as fh:  # a file object: np.save would append ".npy" to a temporary's name
+        np.save(fh, np.ascontiguousarray(array), allow_pickle=False)

@@ -23,7 +23,8 @@ How a write stays invisible to searches until it is complete:
   process wrote meanwhile, so no acknowledged write of anyone is lost. The fork commits a new
   generation on disk (atomically, then the manifest swap), extends or rebuilds its vector index,
   and only then is swapped in, together with a new :class:`Searcher`, in one step on the event
-  loop. A search holds the searcher it started with, so it sees the old state or the new one,
+  loop. After answering, a background thread writes the generation's BM25 score-matrix cache
+  (for other processes that open it) and removes old generations. A search holds the searcher it started with, so it sees the old state or the new one,
   never a mix.
 * Each document is checked against the collection's limits (``max_document_bytes``, metadata
   depth and size, valid text; see :mod:`ragsift.ingest.limits`): a violation is a 400 naming the
@@ -37,6 +38,7 @@ How a write stays invisible to searches until it is complete:
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import replace
 from typing import Any, Callable, TypeVar
 
@@ -66,6 +68,8 @@ __all__ = [
     "writable_fork",
     "follow_disk",
 ]
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["Documents"])
 
@@ -152,9 +156,10 @@ def writable_fork(served: Collection, settings: ServiceSettings) -> Collection:
 def apply_to_fork(
     state: ServiceState, served: Collection, change: Callable[[Collection], T]
 ) -> tuple[Collection, Searcher, T]:
-    """Blocking: ``change`` a fork (which commits it), build its vector index and its searcher."""
+    """Blocking: ``change`` a fork (which commits it), build its indexes' search state and its searcher."""
     fork = writable_fork(served, state.settings)
     outcome = change(fork)
+    fork.sparse.warm_up()  # the BM25 weights now, not on the first search after the swap
     if fork.config.dense and fork.chunks:
         fork.vectors  # extend/build the vector index now, not on the first search after the swap
     return fork, Searcher(fork, reranker=state.reranker), outcome
@@ -180,7 +185,7 @@ async def commit_change(app: FastAPI, state: ServiceState, change: Callable[[Col
             served = served_collection(state)
             fork, searcher, outcome = await asyncio.to_thread(apply_to_fork, state, served, change)
             state.collection, state.searcher = fork, searcher  # one step on the event loop
-            _in_background(fork.remove_old_generations)
+            _in_background(fork.write_caches, fork.remove_old_generations)
             return fork, outcome
 
     return await asyncio.shield(asyncio.ensure_future(locked()))
@@ -189,9 +194,17 @@ async def commit_change(app: FastAPI, state: ServiceState, change: Callable[[Col
 _BACKGROUND: set[asyncio.Task] = set()
 
 
-def _in_background(work: Callable[[], None]) -> None:
-    """Run blocking ``work`` in a thread without waiting for it (the task is kept until it ends)."""
-    task = asyncio.ensure_future(asyncio.to_thread(work))
+def _in_background(*work: Callable[[], None]) -> None:
+    """Run blocking ``work`` (in order) in a thread without waiting for it (the task is kept until it ends)."""
+
+    def run() -> None:
+        for step in work:
+            try:
+                step()
+            except Exception:  # off the request's path: log, never raise into the loop
+                log.exception("background step %s after a write failed", getattr(step, "__name__", step))
+
+    task = asyncio.ensure_future(asyncio.to_thread(run))
     _BACKGROUND.add(task)
     task.add_done_callback(_BACKGROUND.discard)
 
