@@ -64,3 +64,27 @@ def redis_server(tmp_path_factory):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def milvus(tmp_path_factory):
+    """A Milvus server for the session (``.uri()``: a fresh collection URI on it).
+
+    ``RAGSIFT_MILVUS_URI=milvus://HOST:PORT`` runs the Milvus tests against that server (standalone
+    or a cluster); otherwise a ``milvus-lite server`` is started on 127.0.0.1 at a free port with a
+    temporary data directory and stopped at the end. Skips without pymilvus / milvus-lite
+    (``pip install 'ragsift[milvus]' milvus-lite``).
+    """
+    from _milvus import MilvusServer, start_lite, stop
+
+    pytest.importorskip("pymilvus", reason="pymilvus is not installed (pip install 'ragsift[milvus]')")
+    given = os.environ.get("RAGSIFT_MILVUS_URI")
+    if given:
+        yield MilvusServer(given)
+        return
+    pytest.importorskip("milvus_lite", reason="milvus-lite is not installed (pip install milvus-lite)")
+    proc, port = start_lite(tmp_path_factory.mktemp("milvus"))
+    try:
+        yield MilvusServer(f"milvus://127.0.0.1:{port}")
+    finally:
+        stop(proc)

@@ -60,7 +60,8 @@ def _add_index(sub) -> None:
         "Collection settings (analyzer, chunking, embedding model) are fixed when it is created.",
     )
     p.add_argument("source", help="a .jsonl file, a folder of .txt/.md, a .txt/.md file, or a BEIR directory")
-    p.add_argument("--collection", "-c", required=True, metavar="DIR", help="collection directory")
+    p.add_argument("--collection", "-c", required=True, metavar="COLLECTION",
+                   help="collection directory, or milvus://HOST:PORT/NAME for a collection in Milvus (ragsift[milvus])")
     p.add_argument("--analyzer", choices=["en", "ja", "cjk-bigram", "simple"], help="BM25 analyzer (default: en)")
     p.add_argument(
         "--protected-terms",
@@ -97,26 +98,26 @@ def _add_lock_timeout(p) -> None:
 
 
 def cmd_index(args) -> int:
-    from ragsift.index.collection import Collection
+    from ragsift.index.backends import collection_exists, create_collection, open_collection
     from ragsift.ingest import load_documents
 
     limits = _document_limits(args)
     docs = load_documents(args.source, limits=limits)
-    path = Path(args.collection)
+    path = args.collection
     if not docs:
         print(f"no documents in {args.source}; nothing was indexed", file=sys.stderr)
         return 0
     options = {"lock_timeout": args.lock_timeout, "limits": limits}
-    if Collection.exists(path):
+    if collection_exists(path):
         given = [f"--{o.replace('_', '-')}" for o in _CREATION_OPTIONS if getattr(args, o) not in (None, False)]
         if given:
             raise ConfigError(
                 f"{' '.join(given)} can only be set when a collection is created; {path} already exists "
                 "(its settings are in manifest.json). Index into a new --collection to change them."
             )
-        coll = Collection.open(path, **options)
+        coll = open_collection(path, **options)
     else:
-        coll = Collection.create(path, _collection_config(args), **options)
+        coll = create_collection(path, _collection_config(args), **options)
     counts = coll.add(docs, show_progress=not args.quiet)
     if coll.chunk_size_note:
         print(f"note: {coll.chunk_size_note}", file=sys.stderr)
@@ -182,7 +183,7 @@ def _parse_terms(value: str) -> tuple[str, ...]:
 # ---------------------------------------------------------------------- delete
 def _add_delete(sub) -> None:
     p = sub.add_parser("delete", help="remove documents from a collection by id")
-    p.add_argument("collection", metavar="DIR")
+    p.add_argument("collection", metavar="COLLECTION", help="a collection directory or milvus://HOST:PORT/NAME")
     p.add_argument("ids", nargs="+", metavar="ID", help="document ids to remove")
     p.add_argument("--missing-ok", action="store_true", help="ignore ids that are not in the collection")
     _add_lock_timeout(p)
@@ -190,9 +191,9 @@ def _add_delete(sub) -> None:
 
 
 def cmd_delete(args) -> int:
-    from ragsift.index.collection import Collection
+    from ragsift.index.backends import open_collection
 
-    coll = Collection.open(args.collection, lock_timeout=args.lock_timeout)
+    coll = open_collection(args.collection, lock_timeout=args.lock_timeout)
     n = coll.delete(args.ids, missing_ok=args.missing_ok)
     print(f"deleted {n} document(s); {len(coll.documents)} remain in {args.collection}")
     return 0
@@ -201,7 +202,7 @@ def cmd_delete(args) -> int:
 # ---------------------------------------------------------------------- search
 def _add_search(sub) -> None:
     p = sub.add_parser("search", help="search a collection")
-    p.add_argument("collection", metavar="DIR")
+    p.add_argument("collection", metavar="COLLECTION", help="a collection directory or milvus://HOST:PORT/NAME")
     p.add_argument("query")
     p.add_argument("--mode", choices=["bm25", "dense", "hybrid"], default="hybrid", help="retriever (default: hybrid)")
     p.add_argument(
@@ -214,6 +215,8 @@ def _add_search(sub) -> None:
     p.add_argument("--bm25-depth", type=int, help="BM25 candidates before fusion (default: max(k,100))")
     p.add_argument("--dense-depth", type=int, help="dense candidates before fusion (default: max(k,100))")
     p.add_argument("--no-parents", action="store_true", help="return child chunks instead of their parents")
+    p.add_argument("--server-fusion", action="store_true",
+                   help="milvus:// collections: fuse with Milvus' hybrid_search (its RRF or weighted ranker) instead of ragsift")
     p.add_argument(
         "--filter",
         dest="filters",
@@ -275,13 +278,14 @@ def _parse_weight(value: str | None, flag: str = "--interpolate") -> float | str
 
 
 def cmd_search(args) -> int:
-    from ragsift.index.collection import Collection
+    from ragsift.index.backends import open_collection
     from ragsift.pipeline.search import SearchOptions, Searcher
 
     opts = SearchOptions(
         mode=args.mode,
         k=args.k,
         fusion=args.fusion,
+        server_fusion=args.server_fusion,
         rrf_k=args.rrf_k,
         weights=_parse_weights(args.weights),
         normalization=args.normalization,
@@ -295,7 +299,7 @@ def cmd_search(args) -> int:
         from ragsift.pipeline.rerank import RerankOptions
 
         rerank = RerankOptions(args.candidates, args.top_n, args.threshold, _parse_weight(args.interpolate))
-    collection = Collection.open(args.collection)
+    collection = open_collection(args.collection)
     if args.rerank:
         reranker = _reranker_from_args(args, collection=collection)
     result = Searcher(collection, reranker).search(args.query, opts, rerank=rerank)
@@ -319,6 +323,15 @@ def cmd_search(args) -> int:
 
     print_hits(args.query, result, opts)
     return 0
+
+
+def _collection_spec(value: str | None):
+    """``--collection``: a Milvus URI as given, anything else a directory path (None: not given)."""
+    from ragsift.index.backends import is_remote
+
+    if not value:
+        return None
+    return value if is_remote(value) else Path(value)
 
 
 def _collection_fingerprint(collection) -> str:
@@ -410,7 +423,8 @@ def _add_eval(sub) -> None:
     )
     p.add_argument("--grid", action="store_true", help="every retriever × every reranker (the seed-001 study)")
     p.add_argument("--out", metavar="OUT_DIR", help="where results.json / results.md / plots are written")
-    p.add_argument("--collection", metavar="DIR", help="collection to build or reuse (default: OUT_DIR/collection)")
+    p.add_argument("--collection", metavar="COLLECTION",
+                   help="collection to build or reuse: a directory or milvus://HOST:PORT/NAME (default: OUT_DIR/collection)")
     p.add_argument(
         "--parent-child-collection", metavar="DIR",
         help="parent–child collection to build or reuse (default: OUT_DIR/collection-parent-child)",
@@ -493,7 +507,7 @@ def _eval_config(args):
         split=args.split,
         retrievers=[r.strip() for r in retrievers.split(",") if r.strip()],
         metrics=[m.strip() for m in args.metrics.split(",")] if args.metrics else DEFAULT_METRICS,
-        collection_dir=Path(args.collection) if args.collection else None,
+        collection_dir=_collection_spec(args.collection),
         embed_model=args.embed_model,
         chunking=ChunkingConfig(mode=args.chunking),
         max_queries=args.max_queries,
@@ -504,7 +518,7 @@ def _eval_config(args):
         tune_queries=args.tune_queries or None,
         show_progress=not args.quiet,
         grid=args.grid,
-        parent_child_dir=Path(args.parent_child_collection) if args.parent_child_collection else None,
+        parent_child_dir=_collection_spec(args.parent_child_collection),
         parent_child_chunking=ChunkingConfig(
             mode="recursive", unit="tokens", size=args.child_size, overlap=args.child_overlap, parent_size=args.parent_size
         ),
@@ -611,14 +625,19 @@ def _split_rerankers(value: str) -> list[str]:
 # ---------------------------------------------------------------------- info
 def _add_info(sub) -> None:
     p = sub.add_parser("info", help="show a collection's manifest and statistics")
-    p.add_argument("collection", metavar="DIR")
+    p.add_argument("collection", metavar="COLLECTION", help="a collection directory or milvus://HOST:PORT/NAME")
     p.set_defaults(func=cmd_info)
 
 
 def cmd_info(args) -> int:
-    from ragsift.index.collection import MANIFEST, Collection
+    from ragsift.index.backends import is_remote, open_collection
+    from ragsift.index.collection import MANIFEST
 
-    Collection.open(args.collection)  # validates
+    coll = open_collection(args.collection)  # validates
+    if is_remote(args.collection):
+        print(json.dumps({"backend": "milvus", "collection": str(coll.path), "config": coll.config.to_dict(),
+                          "stats": coll.stats()}, indent=2))
+        return 0
     print((Path(args.collection) / MANIFEST).read_text(encoding="utf-8"))
     return 0
 
@@ -657,7 +676,8 @@ def _add_serve(sub) -> None:
         "Needs pip install 'ragsift[serve]'.",
     )
     p.add_argument("--config", metavar="FILE", help="TOML file with a [service] table")
-    p.add_argument("--collection", metavar="DIR", help="collection served by /v1/search and /v1/documents")
+    p.add_argument("--collection", metavar="COLLECTION",
+                   help="collection served by /v1/search and /v1/documents: a directory or milvus://HOST:PORT/NAME")
     p.add_argument("--reranker-type", help="reranker kind (default: cross-encoder)")
     p.add_argument(
         "--reranker-model",
@@ -699,9 +719,9 @@ def cmd_serve(args) -> int:
     if settings.reranker_type == "cross-encoder" and not settings.reranker_model:
         corpus = None
         if settings.collection is not None:
-            from ragsift.index.collection import Collection
+            from ragsift.index.backends import open_collection
 
-            corpus = _collection_fingerprint(Collection.open(settings.collection))
+            corpus = _collection_fingerprint(open_collection(settings.collection))
         model, source = resolve_reranker_model(corpus=corpus)
         print(f"reranker: {model} ({source})", file=sys.stderr)
         settings = settings.model_copy(update={"reranker_model": model})

@@ -162,11 +162,14 @@ SETTINGS: dict[str, Setting] = {
         Setting("credentials.openai", ("OPENAI_API_KEY",), str, None, "key of the OpenAI-compatible LLM endpoint"),
         Setting("credentials.judge", ("RAGSIFT_JUDGE_API_KEY", "OPENAI_API_KEY"), str, None,
                 "key of the eval judge's endpoint"),
+        # -- Milvus (collections named milvus://HOST:PORT/NAME; ragsift.index.milvus) ---------------
+        Setting("milvus.token", ("MILVUS_TOKEN",), str, None, "Milvus token: user:password or an API key"),
+        Setting("milvus.db", ("MILVUS_DB",), str, None, "Milvus database (default: the server's default)"),
         # -- the service (ServiceSettings validates these; a TOML [service] table may set them) ------
         Setting("service.host", ("RAGSIFT_HOST",), str, "127.0.0.1", "bind address"),
         Setting("service.port", ("RAGSIFT_PORT",), int, 8000, "port (0: any free port)"),
-        Setting("service.collection", ("RAGSIFT_COLLECTION",), Path, None,
-                "collection served by /v1/search (none: rerank-only)"),
+        Setting("service.collection", ("RAGSIFT_COLLECTION",), str, None,
+                "collection served by /v1/search: a directory or milvus://HOST:PORT/NAME (none: rerank-only)"),
         Setting("service.reranker_type", ("RAGSIFT_RERANKER_TYPE", "RERANKER_TYPE"), str, "cross-encoder",
                 "any get_reranker type"),
         Setting("service.reranker_model", ("RAGSIFT_RERANKER_MODEL", "RERANKER_MODEL"), str, None,

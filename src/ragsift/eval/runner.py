@@ -40,6 +40,7 @@ from ragsift.files import atomic_write_text
 from ragsift.eval.rerank_stage import EvalReranker, build_eval_reranker, parse_reranker_spec, reranker_label, training_manifest
 from ragsift.eval.retrievers import GRID_RETRIEVERS, RETRIEVERS, check_retrievers, retriever_options, retriever_spec
 from ragsift.eval.significance import SignificanceTest, annotate_significance, resolve_baseline, run_key
+from ragsift.index.backends import collection_exists, create_collection, open_collection
 from ragsift.index.collection import Collection, CollectionConfig
 from ragsift.ingest import ChunkingConfig, ChunkMode, load_beir
 from ragsift.pipeline.rerank import RerankOptions
@@ -84,7 +85,7 @@ class EvalConfig:
     split: str = "test"
     retrievers: Sequence[str] = ("bm25", "dense", "hybrid")
     metrics: Sequence[str] = DEFAULT_METRICS
-    collection_dir: Path | None = None
+    collection_dir: Path | str | None = None  # a directory or milvus://HOST:PORT/NAME
     embed_model: str = "all-MiniLM-L6-v2"
     chunking: ChunkingConfig = field(default_factory=lambda: ChunkingConfig(mode=ChunkMode.NONE))
     analyzer: str = "en"
@@ -97,7 +98,7 @@ class EvalConfig:
     tune_queries: int | None = 200
     show_progress: bool = True
     grid: bool = False
-    parent_child_dir: Path | None = None
+    parent_child_dir: Path | str | None = None
     parent_child_chunking: ChunkingConfig = field(default_factory=_default_parent_child)
     baseline: str | None = None
     significance: str = "randomization"
@@ -250,10 +251,10 @@ def _collections(cfg: EvalConfig, corpus, retrievers: Sequence[str]) -> dict[str
     out: dict[str, Collection] = {}
     if "main" in kinds:
         needs_dense = any("dense" in retriever_spec(r).components for r in retrievers if retriever_spec(r).collection == "main")
-        path = Path(cfg.collection_dir) if cfg.collection_dir else Path(cfg.out_dir) / "collection"
+        path = cfg.collection_dir if cfg.collection_dir else Path(cfg.out_dir) / "collection"
         out["main"] = _open_or_build(path, cfg, corpus, cfg.chunking, needs_dense)
     if "parent-child" in kinds:
-        path = Path(cfg.parent_child_dir) if cfg.parent_child_dir else Path(cfg.out_dir) / "collection-parent-child"
+        path = cfg.parent_child_dir if cfg.parent_child_dir else Path(cfg.out_dir) / "collection-parent-child"
         coll = _open_or_build(path, cfg, corpus, cfg.parent_child_chunking, True)
         if not coll.config.chunking.parent_child:
             raise ConfigError(
@@ -264,9 +265,10 @@ def _collections(cfg: EvalConfig, corpus, retrievers: Sequence[str]) -> dict[str
     return out
 
 
-def _open_or_build(path: Path, cfg: EvalConfig, corpus, chunking: ChunkingConfig, needs_dense: bool) -> Collection:
-    if Collection.exists(path):
-        coll = Collection.open(path)
+def _open_or_build(path, cfg: EvalConfig, corpus, chunking: ChunkingConfig, needs_dense: bool) -> Collection:
+    """The collection at ``path`` (a directory or a Milvus URI), built from ``corpus`` when it does not exist."""
+    if collection_exists(path):
+        coll = open_collection(path)
         if set(coll.documents) != {d.id for d in corpus if not d.is_empty}:
             raise BadInputError(
                 f"collection {path} holds different documents than {cfg.data_dir}; "
@@ -276,7 +278,7 @@ def _open_or_build(path: Path, cfg: EvalConfig, corpus, chunking: ChunkingConfig
             raise ConfigError(f"collection {path} has no dense vectors; rebuild it or evaluate bm25 only")
         return coll
     config = CollectionConfig(analyzer=cfg.analyzer, dense=needs_dense, embed_model=cfg.embed_model, chunking=chunking)
-    coll = Collection.create(path, config)
+    coll = create_collection(path, config)
     coll.add(corpus, show_progress=cfg.show_progress)
     return coll
 

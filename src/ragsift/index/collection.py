@@ -519,6 +519,12 @@ class Collection:
         if not self.defer_cleanup:
             self.remove_old_generations()
 
+    def warm_up_indexes(self) -> None:
+        """Compute the BM25 weights and build the vector index now, not on the first search."""
+        self.sparse.warm_up()
+        if self.config.dense and self.chunks:
+            _ = self.vectors
+
     def write_caches(self) -> None:
         """Write the derived data a deferred commit left out (the BM25 score matrix) into the live generation.
 

@@ -30,6 +30,7 @@ Ranking = list[tuple[str, float]]
 
 BACKENDS: dict[str, str] = {
     "embedded": "ragsift.index.embedded:retrievers",  # bm25s + FAISS over an on-disk Collection
+    "milvus": "ragsift.index.milvus:retrievers",  # Milvus BM25 + vector search (ragsift[milvus])
 }
 """Backend name → ``"module:function"`` building that backend's retrievers for a collection."""
 

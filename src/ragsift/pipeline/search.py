@@ -27,6 +27,8 @@ from ragsift.types import Hit
 __all__ = ["Mode", "SearchOptions", "SearchResult", "Searcher", "assemble_hits", "expand_hits"]
 
 DEFAULT_DEPTH = 100
+#: The retriever a backend that fuses server-side offers (``SearchOptions.server_fusion``).
+SERVER_HYBRID = "server-hybrid"
 
 
 class Mode(str, Enum):
@@ -47,6 +49,8 @@ class SearchOptions:
     its top-k cut (so ``k`` hits come back whenever ``k`` matching chunks score); a
     :class:`~ragsift.index.filters.Filter`, a dict (``{"year": {"$gte": 2020}}``) or expressions
     (``["year>=2020", "source in (10-K,10-Q)"]``), all parsed once into a ``Filter`` here.
+    ``server_fusion``: a hybrid search on a Milvus collection is fused by Milvus' ``hybrid_search``
+    (its RRF or weighted ranker, with ``rrf_k`` / ``weights`` and the depths) instead of by ragsift.
     """
 
     mode: Mode | str = Mode.HYBRID
@@ -59,11 +63,17 @@ class SearchOptions:
     dense_depth: int | None = None
     parents: bool = True
     filters: FilterLike = None
+    server_fusion: bool = False
 
     def __post_init__(self) -> None:
         self.mode = parse_enum(Mode, self.mode, param="mode")
         self.filters = as_filter(self.filters)
         self.fusion = parse_enum(FusionMethod, self.fusion, param="fusion")
+        if self.server_fusion and (self.mode is not Mode.HYBRID or self.fusion not in (FusionMethod.RRF, FusionMethod.WEIGHTED)):
+            raise ConfigError(
+                f"server_fusion needs mode='hybrid' and fusion 'rrf' or 'weighted' (got mode={self.mode.value!r}, "
+                f"fusion={self.fusion.value!r})"
+            )
         if not isinstance(self.k, int) or self.k < 1:
             raise ConfigError(f"k={self.k!r} must be an integer >= 1")
         for name in ("bm25_depth", "dense_depth"):
@@ -146,9 +156,17 @@ class Searcher:
             )
         per_query_runs: list[dict[str, Ranking]] = [{} for _ in queries]
         timings: list[dict[str, float]] = [{} for _ in queries]
-        for name in opts.retrievers():
+        if opts.server_fusion and SERVER_HYBRID not in self.retrievers:
+            raise ConfigError(
+                f"server_fusion needs a collection whose engine fuses (a milvus:// collection); {self.collection.path} "
+                "is fused by ragsift: drop server_fusion"
+            )
+        for name in (SERVER_HYBRID,) if opts.server_fusion else opts.retrievers():
             start = time.perf_counter()
-            rankings = self.retrievers[name].search_many(queries, opts.depth(name), opts.filters)
+            if name == SERVER_HYBRID:
+                rankings = self.retrievers[name].search_fused(queries, opts)
+            else:
+                rankings = self.retrievers[name].search_many(queries, opts.depth(name), opts.filters)
             ms = _ms(start) / max(len(queries), 1)  # a batch's time, shared evenly by its queries
             for run, t, ranking in zip(per_query_runs, timings, rankings):
                 run[name], t[name] = ranking, ms

@@ -191,9 +191,9 @@ async def _load(state: ServiceState) -> None:
     start = time.perf_counter()
     try:
         if state.collection is None and state.settings.collection is not None:  # first: fails fast
-            from ragsift.index.collection import Collection
+            from ragsift.index.backends import open_collection
 
-            state.collection = await asyncio.to_thread(Collection.open, state.settings.collection)
+            state.collection = await asyncio.to_thread(open_collection, state.settings.collection)
             state.searcher = _searcher(state.collection, state.reranker)
         await state.runner.run(state.runner.warm_up)
         if state.searcher is not None:

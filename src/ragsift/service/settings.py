@@ -61,7 +61,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_serializer, field_validator
@@ -84,7 +83,7 @@ class ServiceSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
-    collection: Path | None = None
+    collection: str | None = None  # a directory or milvus://HOST:PORT/NAME
     reranker_type: str = "cross-encoder"
     reranker_model: str | None = None
     served_model_name: str | None = None
@@ -120,6 +119,11 @@ class ServiceSettings(BaseModel):
     @classmethod
     def _optional_name(cls, v: str | None) -> str | None:
         return v.strip() or None if v is not None else None
+
+    @field_validator("collection", mode="before")
+    @classmethod
+    def _collection(cls, v: Any) -> Any:
+        return os.fspath(v) if isinstance(v, os.PathLike) else v
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -159,9 +159,7 @@ def apply_to_fork(
     """Blocking: ``change`` a fork (which commits it), build its indexes' search state and its searcher."""
     fork = writable_fork(served, state.settings)
     outcome = change(fork)
-    fork.sparse.warm_up()  # the BM25 weights now, not on the first search after the swap
-    if fork.config.dense and fork.chunks:
-        fork.vectors  # extend/build the vector index now, not on the first search after the swap
+    fork.warm_up_indexes()  # BM25 weights, vector index: now, not on the first search after the swap
     return fork, Searcher(fork, reranker=state.reranker), outcome
 
 

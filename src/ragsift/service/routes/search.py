@@ -93,7 +93,7 @@ MAX_K = 1000
 """Largest ``k``, ``candidates`` and ``top_n`` a request may ask for."""
 DEFAULT_CANDIDATES = 45
 
-HYBRID_ONLY = ("fusion", "rrf_k", "weights", "normalization")
+HYBRID_ONLY = ("fusion", "rrf_k", "weights", "normalization", "server_fusion")
 RERANK_ONLY = ("candidates", "top_n", "threshold", "interpolate")
 NO_COLLECTION = (
     "no collection is served by this service, so there is nothing to search or change. "
@@ -121,6 +121,7 @@ class SearchRequest(BaseModel):
     threshold: StrictInt | StrictFloat | None = None
     interpolate: StrictInt | StrictFloat | StrictStr | None = None
     filters: dict[str, Union[Scalar, list[Scalar], dict[str, Union[Scalar, list[Scalar]]]]] | list[StrictStr] | None = None
+    server_fusion: StrictBool = False  # milvus:// collections: Milvus' hybrid_search fuses
 
 
 class HitModel(BaseModel):
@@ -190,6 +191,7 @@ def plan_search(req: SearchRequest, settings: ServiceSettings) -> SearchPlan:
         weights=req.weights,
         normalization=req.normalization,
         filters=req.filters,
+        server_fusion=req.server_fusion,
     )
     return SearchPlan(req.query, options, rerank)
 
