@@ -582,6 +582,14 @@ class MilvusCollection:
                 return ranking[:k]
             limit = min(limit * 4, MAX_LIMIT)
 
+    def ping(self) -> bool:
+        """True when the Milvus server answers (readiness)."""
+        try:
+            self._client.has_collection(self.uri.name)
+            return True
+        except Exception:  # a down server raises grpc / Milvus errors of several kinds
+            return False
+
     def drop(self) -> None:
         """Remove the collection from Milvus (tests, ``ragsift`` has no command for it)."""
         if self._client.has_collection(self.uri.name):

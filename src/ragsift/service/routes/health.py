@@ -38,7 +38,18 @@ async def ready(request: Request) -> dict:
     state = get_state(request)
     state.require_ready()
     body = {"object": "health-response", "status": "ready", "message": "Service is ready."}
-    return {**body, "cache": await _cache_state(state)}
+    return {**body, "cache": await _cache_state(state), "collection": await _collection_state(state)}
+
+
+async def _collection_state(state) -> dict:
+    """The served collection's backend and whether it answers (a Milvus server may be down)."""
+    coll = state.collection
+    if coll is None:
+        return {"backend": None}
+    out = {"backend": coll.backend, "collection": str(coll.path)}
+    if coll.backend == "embedded":
+        return {**out, "generation": coll.generation, "reachable": True}
+    return {**out, "reachable": await asyncio.to_thread(coll.ping)}
 
 
 async def _cache_state(state) -> dict:
