@@ -75,7 +75,9 @@ def milvus(tmp_path_factory):
     temporary data directory and stopped at the end. Skips without pymilvus / milvus-lite
     (``pip install 'ragsift[milvus]' milvus-lite``).
     """
-    from _milvus import MilvusServer, start_lite, stop
+    from _milvus import MilvusServer
+
+    from ragsift.index.milvus_local import LocalMilvus
 
     pytest.importorskip("pymilvus", reason="pymilvus is not installed (pip install 'ragsift[milvus]')")
     given = os.environ.get("RAGSIFT_MILVUS_URI")
@@ -83,8 +85,5 @@ def milvus(tmp_path_factory):
         yield MilvusServer(given)
         return
     pytest.importorskip("milvus_lite", reason="milvus-lite is not installed (pip install milvus-lite)")
-    proc, port = start_lite(tmp_path_factory.mktemp("milvus"))
-    try:
-        yield MilvusServer(f"milvus://127.0.0.1:{port}")
-    finally:
-        stop(proc)
+    with LocalMilvus(tmp_path_factory.mktemp("milvus")) as server:
+        yield MilvusServer(server.base)

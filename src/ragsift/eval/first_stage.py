@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Sequence
 
 from ragsift.index.collection import Collection
-from ragsift.pipeline.search import SearchOptions, Searcher, assemble_hits
+from ragsift.pipeline.search import SERVER_HYBRID, SearchOptions, Searcher, assemble_hits
 from ragsift.types import Hit, Run
 
 __all__ = ["Components", "FirstStage", "retrieve_components", "assemble", "ranked_run", "docs_run"]
@@ -61,7 +61,8 @@ def retrieve_components(
     """Search every query once with each component (``"bm25"``, ``"dense"``), ``depth`` chunks deep."""
     out = Components(depth=depth)
     for name in components:
-        opts = SearchOptions(mode=name, k=depth, bm25_depth=depth, dense_depth=depth, parents=False)
+        mode = {"mode": "hybrid", "server_fusion": True} if name == SERVER_HYBRID else {"mode": name}
+        opts = SearchOptions(**mode, k=depth, bm25_depth=depth, dense_depth=depth, parents=False)
         for qid in progress(qids, f"first stage {name}"):
             result = searcher.search(queries[qid], opts)
             out.runs.setdefault(qid, {})[name] = [(h.id, h.score) for h in result.hits]

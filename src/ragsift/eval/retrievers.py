@@ -13,6 +13,8 @@ name                        collection                   first stage
                                                          (dense 1 − w) tuned on the tuning split
 ``parent-child``            parent–child (children       BM25 + dense over the children, RRF, each
                             indexed, parents returned)   parent returned once with its best child
+``hybrid-server``           main (a milvus:// one)       BM25 + dense fused by Milvus' hybrid_search
+                                                         (its RRF ranker, k = 60)
 ==========================  ===========================  ============================================
 """
 
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ragsift.errors import ConfigError
-from ragsift.pipeline.search import SearchOptions
+from ragsift.pipeline.search import SERVER_HYBRID, SearchOptions
 
 __all__ = [
     "RETRIEVERS",
@@ -47,6 +49,8 @@ class RetrieverSpec:
     @property
     def components(self) -> tuple[str, ...]:
         """The single retrievers whose ranked lists this one reads (and fuses)."""
+        if self.options.get("server_fusion"):
+            return (SERVER_HYBRID,)
         mode = self.options["mode"]
         return ("bm25", "dense") if mode == "hybrid" else (mode,)
 
@@ -63,6 +67,10 @@ _SPECS = (
     ),
     RetrieverSpec(
         "parent-child", {"mode": "hybrid", "fusion": "rrf"}, collection="parent-child", description="children → parents"
+    ),
+    RetrieverSpec(
+        "hybrid-server", {"mode": "hybrid", "fusion": "rrf", "server_fusion": True},
+        description="Milvus hybrid_search, RRF k=60 (milvus:// collections)",
     ),
 )
 

@@ -250,7 +250,8 @@ def _collections(cfg: EvalConfig, corpus, retrievers: Sequence[str]) -> dict[str
     kinds = {retriever_spec(r).collection for r in retrievers}
     out: dict[str, Collection] = {}
     if "main" in kinds:
-        needs_dense = any("dense" in retriever_spec(r).components for r in retrievers if retriever_spec(r).collection == "main")
+        needs_dense = any(set(retriever_spec(r).components) & {"dense", "server-hybrid"}
+                          for r in retrievers if retriever_spec(r).collection == "main")
         path = cfg.collection_dir if cfg.collection_dir else Path(cfg.out_dir) / "collection"
         out["main"] = _open_or_build(path, cfg, corpus, cfg.chunking, needs_dense)
     if "parent-child" in kinds:

@@ -86,6 +86,9 @@ class SearchOptions:
         return value if value is not None else max(self.k, DEFAULT_DEPTH)
 
     def retrievers(self) -> tuple[str, ...]:
+        """The retrievers this search runs (their rankings are then fused, or taken as is when one)."""
+        if self.server_fusion:
+            return (SERVER_HYBRID,)
         return ("bm25", "dense") if self.mode is Mode.HYBRID else (self.mode.value,)
 
 
@@ -161,7 +164,7 @@ class Searcher:
                 f"server_fusion needs a collection whose engine fuses (a milvus:// collection); {self.collection.path} "
                 "is fused by ragsift: drop server_fusion"
             )
-        for name in (SERVER_HYBRID,) if opts.server_fusion else opts.retrievers():
+        for name in opts.retrievers():
             start = time.perf_counter()
             if name == SERVER_HYBRID:
                 rankings = self.retrievers[name].search_fused(queries, opts)
