@@ -227,3 +227,37 @@ def test_a_collection_written_before_row_segments_opens_and_grows(tmp_path):
     assert len(grown.chunks) == 31 and grown.sparse.search("zebra", 2)[0].tolist() == [30]
     assert (path / grown.data_dir / "sparse" / "sparse.json").read_text().count('"tf"') == 1
     np.testing.assert_allclose(grown.embeddings[:30], coll.embeddings)
+
+
+def test_many_small_writes_merge_the_recent_segments_not_the_first(tmp_path):
+    """A big first segment stays linked; the small recent ones are merged into one (both logs)."""
+    from ragsift.index.records import RecordLog
+
+    rows = RowLog(DENSE)
+    records = RecordLog()
+    vectors = [np.full((1, 2), float(i), np.float32) for i in range(300)]
+    rows.append(np.vstack(vectors[:200]))
+    records.append({"id": f"r{i}", "n": i} for i in range(200))
+    src = None
+    for step in range(101):
+        if step:
+            rows.append(vectors[199 + step])
+            records.append([{"id": f"r{199 + step}", "n": 199 + step}])
+        if step == 50:  # a deletion among the recent rows
+            mask = np.ones(200 + step, bool)
+            mask[210] = False
+            rows.keep(mask)
+            records.remove(["r210"])
+        dst = tmp_path / f"g{step}"
+        current = np.vstack([v for i, v in enumerate(vectors[:200 + step]) if not (step >= 50 and i == 210)])
+        meta = rows.write(src / "dense" if src else None, dst / "dense", f"s{step:03d}", lambda current=current: current)
+        live_records = [{"id": f"r{i}", "n": i} for i in range(200 + step) if not (step >= 50 and i == 210)]
+        rec_meta = records.write(src / "records" if src else None, dst / "records", iter(live_records), f"s{step:03d}.jsonl")
+        src = dst
+        assert len(meta["segments"]) <= MAX_SEGMENTS and len(rec_meta["segments"]) <= MAX_SEGMENTS
+    assert meta["segments"][0] == ["s000", 200] and rec_meta["segments"][0] == ["s000.jsonl", 200]  # never rewritten
+    assert (tmp_path / "g100" / "dense" / "s000.npy").stat().st_ino == (tmp_path / "g0" / "dense" / "s000.npy").stat().st_ino
+    _, loaded = RowLog.load(DENSE, src / "dense", meta)
+    np.testing.assert_array_equal(loaded, current)
+    _, live_rows = RecordLog.load(src / "records", rec_meta)
+    assert [r["n"] for r in live_rows] == [i for i in range(300) if i != 210]

@@ -4,7 +4,9 @@ A write appends only the new records as one new segment; the segments of the pre
 generation are hard-linked (not copied) into the new generation directory, and deletions flip
 bits in ``live.npy``. So adding one document to a 100k-document collection writes one short
 file instead of re-serializing every record. When more than a third of the lines are dead, the
-next write compacts everything into a single segment.
+next write compacts everything into a single segment; when there are more than
+:data:`~ragsift.index.segments.MAX_SEGMENTS` segments, it merges every segment after the first
+(the small, recent ones) into one, or compacts everything when they outweigh the first.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ragsift.errors import CollectionError
-from ragsift.index.segments import link_or_copy
+from ragsift.index.segments import MAX_SEGMENTS, link_or_copy
 from ragsift.index.store import read_jsonl, write_jsonl
 
 __all__ = ["RecordLog"]
@@ -71,12 +73,27 @@ class RecordLog:
         pending_live = np.array([row is not None for row in self.pending], dtype=bool)
         live = np.concatenate([self.live, pending_live])
         dead = len(live) - int(live.sum())
-        if src is None or (len(live) and dead / len(live) > COMPACT_DEAD_FRACTION):
+        many = len(self.segments) >= MAX_SEGMENTS
+        head = self.segments[0][1] if self.segments else 0
+        if src is None or (len(live) and dead / len(live) > COMPACT_DEAD_FRACTION) or (many and len(live) > 2 * head):
             rows = list(live_rows)
             write_jsonl(dst / segment, rows)
             self.segments = [(segment, len(rows))]
             self.live = np.ones(len(rows), dtype=bool)
             self.ordinal = {row["id"]: n for n, row in enumerate(rows)}
+        elif many:  # merge every segment after the first (the small, recent ones) with the new rows
+            rows, line = [], head
+            for name, _ in self.segments[1:]:
+                for row in read_jsonl(src / name):
+                    if self.live[line]:
+                        rows.append(row)
+                    line += 1
+            rows += [row for row in self.pending if row is not None]
+            link_or_copy(src / self.segments[0][0], dst / self.segments[0][0])
+            write_jsonl(dst / segment, rows)
+            self.segments = [self.segments[0], (segment, len(rows))]
+            self.live = np.concatenate([self.live[:head], np.ones(len(rows), dtype=bool)])
+            self.ordinal.update((row["id"], head + n) for n, row in enumerate(rows))
         else:
             for name, _ in self.segments:
                 link_or_copy(src / name, dst / name)

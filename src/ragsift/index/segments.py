@@ -4,8 +4,10 @@ The array twin of :mod:`ragsift.index.records`: a write saves only the rows adde
 previous generation as one new segment; the previous segments are hard-linked (not copied)
 into the new generation directory, and deletions clear bits in ``live.npy`` (one bit per stored
 row). So adding one document to a 100k-chunk collection writes a few kilobytes instead of the
-whole 150 MB vector matrix. When more than a third of the stored rows are dead, or there are
-more than :data:`MAX_SEGMENTS` segments, the write compacts: all live rows into one segment.
+whole 150 MB vector matrix. When more than a third of the stored rows are dead, the write
+compacts: all live rows into one segment. When there are :data:`MAX_SEGMENTS` segments, it
+merges every segment after the first (the small, recent ones) with the new rows, or compacts
+when those outweigh the first.
 
 Two codecs say how a block of rows is stored: :data:`DENSE` (a 2-D float32 array,
 ``STEM.npy``) and :data:`CSR` (variable-length sparse rows ``(data, indices, indptr)``,
@@ -149,10 +151,22 @@ class RowLog:
         dst.mkdir(parents=True)
         dead = len(self.live) - int(self.live.sum())
         stored = len(self.live) + sum(self.codec.rows(b) for b in self.pending)
+        many = len(self.segments) >= MAX_SEGMENTS
+        head = self.segments[0][1] if self.segments else 0
         compact = (
             src is None or self.compact_next or (stored and dead / stored > COMPACT_DEAD_FRACTION)
-            or len(self.segments) >= MAX_SEGMENTS
+            or (many and stored > 2 * head)
         )
+        if many and not compact:  # merge every segment after the first (the small, recent ones) and the new rows
+            blocks, at = [], head
+            for name, rows in self.segments[1:]:
+                part = self.live[at: at + rows]
+                at += rows
+                block = self.codec.load(src, name, False)
+                blocks.append(block if part.all() else self.codec.select(block, part))
+            self.segments = [self.segments[0]]
+            self.live = self.live[:head]
+            self.pending = [b for b in blocks + self.pending if self.codec.rows(b)]
         if compact:
             block = current()
             self.codec.save(dst, stem, block)
