@@ -113,7 +113,7 @@ def cmd_index(args) -> int:
         if given:
             raise ConfigError(
                 f"{' '.join(given)} can only be set when a collection is created; {path} already exists "
-                "(its settings are in manifest.json). Index into a new --collection to change them."
+                "(its settings are stored with it: `ragsift info` shows them). Index into a new --collection to change them."
             )
         coll = open_collection(path, **options)
     else:

@@ -32,7 +32,7 @@ DEPTHS: tuple[int, ...] = (20, 30, 45)
 INFERENCE_MAX_LENGTH = 256
 #: Planning figure for the time dev tuning needs (6-layer MiniLM, 256 tokens, 2 CPU cores, with margin;
 #: /work/shared/ENVIRONMENT.md): training stops early enough to leave it.
-DEV_PAIRS_PER_SECOND = 15.0
+DEV_PAIRS_PER_SECOND = 12.0
 #: The first stage the settings are tuned on (and mining uses): hybrid, RRF over each retriever's top 100.
 FIRST_STAGE: dict[str, Any] = {"mode": "hybrid", "fusion": "rrf", "rrf_k": 60.0, "bm25_depth": 100, "dense_depth": 100}
 METRIC = "ndcg@10"
