@@ -186,3 +186,23 @@ def test_cli_index_search_delete_info_on_milvus(milvus, tmp_path):
     missing = call("search", milvus.uri(), "x")
     assert missing.returncode == 2 and "ragsift index" in missing.stderr
     MilvusCollection.open(uri).drop()
+
+
+def test_eval_on_milvus_matches_the_embedded_collection(milvus, tmp_path, tiny_st_model):
+    """``ragsift eval`` builds and evaluates a milvus:// collection like a directory one (tiny BEIR set)."""
+    from eval.test_eval_runner import make_beir
+
+    from ragsift.eval.runner import EvalConfig, run_eval
+
+    data = make_beir(tmp_path / "beir")
+    base = dict(data_dir=data, show_progress=False, embed_model=str(tiny_st_model), chunking=ChunkingConfig(mode="none"))
+    uri = milvus.uri("eval")
+    remote = run_eval(EvalConfig(**base, out_dir=tmp_path / "m", collection_dir=uri,
+                                 retrievers=["bm25", "dense", "hybrid", "hybrid-server"]))
+    local = run_eval(EvalConfig(**base, out_dir=tmp_path / "e", retrievers=["bm25", "dense", "hybrid"]))
+    got = {r["retriever"]: r["metrics"]["ndcg@10"] for r in remote["runs"]}
+    want = {r["retriever"]: r["metrics"]["ndcg@10"] for r in local["runs"]}
+    assert got["bm25"] == pytest.approx(want["bm25"]) and got["hybrid"] == pytest.approx(want["hybrid"], abs=0.05)
+    assert got["dense"] == pytest.approx(want["dense"], abs=0.05) and "hybrid-server" in got
+    assert remote["config"]["collection"] == uri
+    MilvusCollection.open(uri).drop()

@@ -310,15 +310,38 @@ class CrossEncoderReranker(Reranker):
 
 #: Names ``backend=`` accepts besides the :class:`Backend` values: the engine with int8 weights.
 BACKEND_ALIASES = {"onnx-int8": (Backend.ONNX, Quantize.INT8), "onnx_int8": (Backend.ONNX, Quantize.INT8)}
-#: The backend on CPU when none is chosen (``--reranker-backend`` / ``RERANKER_BACKEND``); see docs/benchmarks.md.
-DEFAULT_CPU_BACKEND = "torch"
+
+
+def cpu_default_backend(cpuinfo: str | None = None) -> str:
+    """The backend on CPU when none is chosen (``--reranker-backend`` / ``RERANKER_BACKEND``).
+
+    Chosen by measurement (docs/benchmarks.md, ``bench/backend_compare.py``): on x86 CPUs without
+    AVX-512 (the 2-core AMD EPYC: AVX2 + FMA) ONNX int8 scored 1.26–2.0× the pairs/s of torch
+    with NDCG@10 within 0.002 on SciFact test, so ``"onnx-int8"``; on a Xeon with AVX-512, VNNI and
+    AMX int8 was slower than torch (0.96×), so there, and wherever it was never measured (other
+    architectures, no ``/proc/cpuinfo``), ``"torch"``. ``cpuinfo``: the text of ``/proc/cpuinfo``
+    (read when None).
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return Backend.TORCH.value
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
+    if "avx2" in flags and "avx512f" not in flags:
+        return "onnx-int8"
+    return Backend.TORCH.value
 
 
 def _backend_choice(backend: Any, quantize: Any, device: Any) -> tuple[Any, Any]:
     """``(backend, quantize)`` after aliases (``onnx-int8``) and the CPU default."""
     if backend is None:  # quantize alone still needs backend="onnx" (a ConfigError says so)
         on_cpu = str(device or "cpu").strip().lower() == "cpu"
-        backend = DEFAULT_CPU_BACKEND if on_cpu and quantize is None else Backend.TORCH.value
+        backend = cpu_default_backend() if on_cpu and quantize is None else Backend.TORCH.value
     if isinstance(backend, str) and backend.strip().lower() in BACKEND_ALIASES:
         engine, quant = BACKEND_ALIASES[backend.strip().lower()]
         if quantize is not None and parse_enum(Quantize, quantize, param="quantize") is not quant:

@@ -9,7 +9,7 @@ see :func:`ragsift.config.home`):
 * ``ragsift-fp32.onnx`` — ``torch.onnx.export(..., dynamo=False)`` of the model's logits with
   dynamic batch and sequence axes, opset :data:`OPSET`. Right after export it is checked against
   torch on a padded sample of a different shape than the one traced; a difference above
-  :data:`EXPORT_ATOL` deletes it and raises :class:`OnnxExportError`.
+  :data:`EXPORT_ATOL` (times the largest logit when that exceeds 1) deletes it and raises :class:`OnnxExportError`.
 * ``ragsift-int8.onnx`` — dynamic int8 quantization of the MatMul weights with
   ``per_channel=True, reduce_range=True`` (the library defaults lose too much accuracy).
 * a ``.json`` sidecar per file (inputs, versions, measured difference).
@@ -149,9 +149,10 @@ def export_verified(
             expected = wrapper(*(torch.from_numpy(verify_features[n]) for n in names))[:, 0].numpy()
         got = OnnxRunner(tmp, names, threads=1)(verify_features)
         diff = float(np.max(np.abs(got - expected)))
-        if not diff <= EXPORT_ATOL:
+        bound = EXPORT_ATOL * max(1.0, float(np.max(np.abs(expected))))  # fp32 rounding grows with the logits
+        if not diff <= bound:
             raise OnnxExportError(
-                f"the ONNX export of the model differs from torch by {diff:.2e} (> {EXPORT_ATOL}) on the "
+                f"the ONNX export of the model differs from torch by {diff:.2e} (> {bound:.2e}) on the "
                 "verification sample, so it was discarded. Fix: use backend='torch' for this model, or "
                 "report the model name and versions of torch/transformers/onnxruntime"
             )

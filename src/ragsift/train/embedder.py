@@ -27,7 +27,7 @@ from typing import Any, Sequence
 from ragsift._lazy import require
 from ragsift.errors import ConfigError
 from ragsift.train.data import judged_queries, open_or_build_collection, sample_negatives, split_dev, title_queries
-from ragsift.train.loop import StepClock, TrainLog, check_out_dir, fraction, linear_warmup_decay, positive, write_model_dir
+from ragsift.train.loop import Schedule, StepClock, TrainLog, check_out_dir, fraction, positive, write_model_dir
 
 __all__ = ["EmbedderTrainConfig", "Example", "make_examples", "train_embedder", "fit_examples", "document_text"]
 
@@ -191,13 +191,13 @@ def fit_examples(model: Any, examples: list[Example], cfg) -> TrainLog:
     torch = require("torch")
     torch.manual_seed(cfg.seed)
     steps = math.ceil(len(examples) / cfg.batch_size)
-    warmup = int(cfg.warmup * steps)
     decay = [p for n, p in model.named_parameters() if p.requires_grad and not (n.endswith("bias") or "LayerNorm" in n)]
     plain = [p for n, p in model.named_parameters() if p.requires_grad and (n.endswith("bias") or "LayerNorm" in n)]
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": plain, "weight_decay": 0.0}], lr=cfg.lr
     )
     clock = StepClock(cfg.max_minutes)
+    schedule = Schedule(steps, cfg.warmup, clock)
     train_log = TrainLog(every=max(1, min(10, steps // 20 or 1)))
     bar = None
     if cfg.show_progress:
@@ -210,7 +210,7 @@ def fit_examples(model: Any, examples: list[Example], cfg) -> TrainLog:
             train_log.stopped_early = f"max_minutes={cfg.max_minutes} reached after {step} of {steps} steps"
             break
         for group in optimizer.param_groups:
-            group["lr"] = cfg.lr * linear_warmup_decay(step, steps, warmup)
+            group["lr"] = cfg.lr * schedule.factor(step)
         batch = examples[step * cfg.batch_size : (step + 1) * cfg.batch_size]
         loss = contrastive_loss(torch, model, batch, cfg.scale)
         loss.backward()

@@ -11,7 +11,7 @@ from typing import Any, Callable
 from ragsift.errors import ConfigError
 from ragsift.files import atomic_write_dir
 
-__all__ = ["StepClock", "TrainLog", "linear_warmup_decay", "check_out_dir", "write_model_dir", "positive", "fraction"]
+__all__ = ["Schedule", "StepClock", "TrainLog", "linear_warmup_decay", "check_out_dir", "write_model_dir", "positive", "fraction"]
 
 
 def linear_warmup_decay(step: int, total: int, warmup: int) -> float:
@@ -59,6 +59,43 @@ class StepClock:
 
     def elapsed(self) -> float:
         return time.monotonic() - self.start
+
+
+class Schedule:
+    """The LR multiplier per step: linear warm-up, then linear decay to 0 at the last step that fits.
+
+    Without a time cap the last step is the planned one. With a :class:`StepClock` deadline, the
+    speed measured so far (from step :data:`PROBE_STEPS` on, re-measured every
+    :data:`REPLAN_EVERY` steps) predicts how many steps fit before the deadline, and the warm-up
+    and decay are re-planned over that many steps. So a run cut by ``--max-minutes`` still
+    anneals its learning rate to zero instead of stopping at a high rate mid-schedule.
+    """
+
+    PROBE_STEPS = 10
+    REPLAN_EVERY = 25
+
+    def __init__(self, planned: int, warmup: float, clock: StepClock) -> None:
+        self.planned = planned
+        self.warmup_fraction = warmup
+        self.clock = clock
+        self.total = planned
+        self._mark: tuple[int, float] | None = None
+
+    @property
+    def warmup(self) -> int:
+        return int(self.warmup_fraction * self.total)
+
+    def factor(self, step: int) -> float:
+        """The multiplier for ``step`` (0-based), re-planning the total first when it is time."""
+        if self.clock.deadline is not None:
+            if step == self.PROBE_STEPS // 2:
+                self._mark = (step, time.monotonic())  # the first steps (allocations, caches) are slower
+            elif self._mark is not None and step >= self.PROBE_STEPS and (step - self.PROBE_STEPS) % self.REPLAN_EVERY == 0:
+                done, since = self._mark
+                per_step = (time.monotonic() - since) / max(1, step - done)
+                fits = step + int(max(0.0, self.clock.deadline - time.monotonic()) / per_step)
+                self.total = max(step + 1, min(self.planned, fits))
+        return linear_warmup_decay(step, self.total, self.warmup)
 
 
 def check_out_dir(out: Path, manifest_name: str) -> None:

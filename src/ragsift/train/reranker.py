@@ -51,11 +51,11 @@ from ragsift.train.data import (
     title_queries,
 )
 from ragsift.train.loop import (
+    Schedule,
     StepClock,
     TrainLog,
     check_out_dir,
     fraction,
-    linear_warmup_decay,
     positive,
     write_model_dir,
 )
@@ -396,7 +396,8 @@ def _group_loss(torch, logits, size: int, loss: Loss):
 
 
 def fit_groups(model: Any, tokenizer: Any, groups: list[Group], cfg) -> TrainLog:
-    """The training loop: ``cfg.batch_groups`` groups per step, AdamW with two learning rates, warm-up then linear decay.
+    """The training loop: ``cfg.batch_groups`` groups per step, AdamW with two learning rates, warm-up then linear decay
+    to zero at the last step that fits ``cfg.max_minutes`` (:class:`~ragsift.train.loop.Schedule`).
 
     ``cfg`` needs ``batch_groups, max_length, lr, head_lr, warmup, weight_decay, loss, max_minutes, seed, show_progress``.
     """
@@ -404,9 +405,9 @@ def fit_groups(model: Any, tokenizer: Any, groups: list[Group], cfg) -> TrainLog
     torch.manual_seed(cfg.seed)
     size = len(groups[0].passages)
     steps = math.ceil(len(groups) / cfg.batch_groups)
-    warmup = int(cfg.warmup * steps)
     optimizer = torch.optim.AdamW([g for g in _param_groups(model, cfg) if g["params"]])
     clock = StepClock(cfg.max_minutes)
+    schedule = Schedule(steps, cfg.warmup, clock)
     train_log = TrainLog(every=max(1, min(10, steps // 20 or 1)))
     bar = _bar(steps, "training reranker", "step", cfg.show_progress)
     model.train()
@@ -414,7 +415,7 @@ def fit_groups(model: Any, tokenizer: Any, groups: list[Group], cfg) -> TrainLog
         if clock.expired():
             train_log.stopped_early = f"max_minutes={cfg.max_minutes} reached after {step} of {steps} steps"
             break
-        factor = linear_warmup_decay(step, steps, warmup)
+        factor = schedule.factor(step)
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * factor
         batch = groups[step * cfg.batch_groups : (step + 1) * cfg.batch_groups]

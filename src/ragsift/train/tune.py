@@ -30,9 +30,10 @@ DEPTHS: tuple[int, ...] = (20, 30, 45)
 #: model trains at 128 tokens; reading 256 at inference measured better on SciFact dev
 #: (docs/training.md), at half the speed.
 INFERENCE_MAX_LENGTH = 256
-#: Planning figure for the time dev tuning needs (6-layer MiniLM, 256 tokens, 2 CPU cores, with margin;
-#: /work/shared/ENVIRONMENT.md): training stops early enough to leave it.
-DEV_PAIRS_PER_SECOND = 12.0
+#: Planning figures for the time dev tuning needs, pairs/s by backend (6-layer MiniLM, 256
+#: tokens, 2 CPU cores, with margin; measured 13–14 torch and 18 ONNX int8, docs/benchmarks.md):
+#: training stops early enough to leave it.
+DEV_PAIRS_PER_SECOND: dict[str, float] = {"torch": 12.0, "onnx-int8": 15.0}
 #: The first stage the settings are tuned on (and mining uses): hybrid, RRF over each retriever's top 100.
 FIRST_STAGE: dict[str, Any] = {"mode": "hybrid", "fusion": "rrf", "rrf_k": 60.0, "bm25_depth": 100, "dense_depth": 100}
 METRIC = "ndcg@10"
@@ -45,11 +46,20 @@ def first_stage_options(k: int):
     return SearchOptions(k=k, **FIRST_STAGE)
 
 
-def reserve_minutes(dev_queries: int, depths: Sequence[int] = DEPTHS) -> float:
-    """Minutes to keep for dev tuning: its pairs at :data:`DEV_PAIRS_PER_SECOND`, plus a minute to load and save."""
+def reserve_minutes(dev_queries: int, depths: Sequence[int] = DEPTHS, backend: str | None = None) -> float:
+    """Minutes to keep for dev tuning on ``backend`` (default: the CPU default the tuning uses).
+
+    Its pairs at :data:`DEV_PAIRS_PER_SECOND`, plus a minute to load and save, plus a minute for
+    the ONNX export and quantization of the trained model.
+    """
     if dev_queries == 0:
         return 0.0
-    return dev_queries * max(depths) / DEV_PAIRS_PER_SECOND / 60.0 + 1.0
+    if backend is None:
+        from ragsift.rerank.cross_encoder import cpu_default_backend
+
+        backend = cpu_default_backend()
+    rate = DEV_PAIRS_PER_SECOND.get(backend, min(DEV_PAIRS_PER_SECOND.values()))
+    return dev_queries * max(depths) / rate / 60.0 + 1.0 + (1.0 if backend != "torch" else 0.0)
 
 
 def tune_settings(
