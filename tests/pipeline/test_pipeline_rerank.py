@@ -72,7 +72,7 @@ def test_rerank_without_reranker_is_an_error(collection):
 def test_tiny_cross_encoder_in_the_pipeline(collection, tiny_cross_encoder):
     from ragsift.rerank.cross_encoder import CrossEncoderReranker
 
-    reranker = CrossEncoderReranker(str(tiny_cross_encoder))
+    reranker = CrossEncoderReranker(str(tiny_cross_encoder), backend="torch")
     searcher = Searcher(collection, reranker)
     searcher.warm_up()
     result = searcher.search("apples", SearchOptions(mode="bm25"), rerank=RerankOptions(candidates=8, top_n=4))
@@ -99,7 +99,7 @@ def test_searcher_uses_the_models_recorded_settings(collection, tiny_cross_encod
     from ragsift.rerank.cross_encoder import CrossEncoderReranker
 
     model = _trained_copy(tmp_path, tiny_cross_encoder, interpolate=0.25, candidates=6, max_length=64)
-    searcher = Searcher(collection, CrossEncoderReranker(model))
+    searcher = Searcher(collection, CrossEncoderReranker(model, backend="torch"))
     result = searcher.search("apples pears", SearchOptions(mode="bm25"), rerank=RerankOptions(top_n=12))
     assert len(result.hits) == 6  # the recorded depth
     applied = result.rerank_settings
@@ -121,7 +121,7 @@ def test_explicit_depth_takes_the_weight_tuned_at_that_depth(collection, tiny_cr
     by_depth = {"4": {"interpolate": 0.7}, "8": {"interpolate": 0.3}}
     model = _trained_copy(tmp_path, tiny_cross_encoder, interpolate=0.7, candidates=4, max_length=64,
                           tuning={"by_depth": by_depth})
-    searcher = Searcher(collection, CrossEncoderReranker(model))
+    searcher = Searcher(collection, CrossEncoderReranker(model, backend="torch"))
     at = {}
     for depth in (4, 8, 7, 12, 5):
         applied = searcher.search("apples pears", SearchOptions(mode="bm25"),
@@ -168,13 +168,13 @@ def test_long_query_is_cut_with_a_warning_and_never_aborts(collection, tiny_cros
     from ragsift.rerank.cross_encoder import CrossEncoderReranker
 
     long_query = "apples pears " + " ".join(["fruit"] * 300)
-    end = Searcher(collection, CrossEncoderReranker(tiny_cross_encoder, max_length=64))
+    end = Searcher(collection, CrossEncoderReranker(tiny_cross_encoder, max_length=64, backend="torch"))
     result = end.search(long_query, SearchOptions(mode="bm25"), rerank=RerankOptions(candidates=5, top_n=5))
     assert result.warnings == ["query_truncated"] and len(result.hits) == 5
     assert all("rerank" in h.source_scores for h in result.hits)
 
     # truncate NONE keeps the error for the model, but the search answers in first-stage order
-    strict = Searcher(collection, CrossEncoderReranker(tiny_cross_encoder, max_length=64, truncate="NONE"))
+    strict = Searcher(collection, CrossEncoderReranker(tiny_cross_encoder, max_length=64, truncate="NONE", backend="torch"))
     first = strict.search(long_query, SearchOptions(mode="bm25", k=5)).hits
     result = strict.search(long_query, SearchOptions(mode="bm25"), rerank=RerankOptions(candidates=5, top_n=5))
     assert result.warnings == ["rerank_skipped"]

@@ -63,7 +63,7 @@ def test_saved_folder_declares_its_own_model_type(saved):
 
 
 def test_cross_encoder_reranker_loads_it_with_the_same_scores(saved, encoder_dir):
-    raw = CrossEncoderReranker(str(saved), max_length=64).score(QUERY, PASSAGES).raw
+    raw = CrossEncoderReranker(str(saved), max_length=64, backend="torch").score(QUERY, PASSAGES).raw
     assert raw == pytest.approx(by_hand(encoder_dir, QUERY, PASSAGES), abs=1e-4)
 
 
@@ -103,6 +103,6 @@ def test_num_layers_out_of_range_is_a_config_error(encoder_dir, bad):
 def test_onnx_backend_tracks_torch(saved, tmp_path):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    want = CrossEncoderReranker(str(saved), max_length=64).score(QUERY, PASSAGES).raw
+    want = CrossEncoderReranker(str(saved), max_length=64, backend="torch").score(QUERY, PASSAGES).raw
     got = CrossEncoderReranker(str(saved), max_length=64, backend="onnx", onnx_dir=tmp_path).score(QUERY, PASSAGES).raw
     assert got == pytest.approx(want, abs=1e-4)

@@ -38,7 +38,7 @@ def tiny_ce(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reranker(tiny_ce):
-    r = CrossEncoderReranker(tiny_ce, batch_size=3)
+    r = CrossEncoderReranker(tiny_ce, batch_size=3, backend="torch")
     r.warm_up()
     return r
 
@@ -77,7 +77,7 @@ def test_truncate_end_cuts_only_the_passage(reranker):
 
 
 def test_truncate_none_raises_for_first_long_passage(tiny_ce):
-    r = CrossEncoderReranker(tiny_ce, truncate="NONE")
+    r = CrossEncoderReranker(tiny_ce, truncate="NONE", backend="torch")
     r.warm_up()
     with pytest.raises(PassageTooLongError) as info:
         r.score(QUERY, DOCS)
@@ -91,7 +91,7 @@ def test_long_query_is_cut_to_half_the_window_under_end(tiny_ce):
     """Under END a query longer than MAX_QUERY_SHARE of the window is cut there (and counted); passages keep the rest."""
     from ragsift.rerank.cross_encoder import MAX_QUERY_SHARE
 
-    r = CrossEncoderReranker(tiny_ce, max_length=128)
+    r = CrossEncoderReranker(tiny_ce, max_length=128, backend="torch")
     r.warm_up()
     long_query = " ".join(WORDS * 10)  # 160 single-token words
     share = int(MAX_QUERY_SHARE * (128 - 3))
@@ -108,7 +108,7 @@ def test_long_query_is_cut_to_half_the_window_under_end(tiny_ce):
 def test_long_query_under_none_raises_a_typed_error(tiny_ce):
     from ragsift.errors import BadInputError, QueryTooLongError
 
-    r = CrossEncoderReranker(tiny_ce, truncate="NONE")
+    r = CrossEncoderReranker(tiny_ce, truncate="NONE", backend="torch")
     with pytest.raises(QueryTooLongError, match="no room for the passage") as info:
         r.score(" ".join(WORDS * 10), ["short passage"])
     assert isinstance(info.value, BadInputError) and info.value.tokens == 160 and info.value.limit == 128
@@ -123,7 +123,7 @@ def test_max_length_comes_from_the_model_settings(tiny_ce, tmp_path):
     shutil.copytree(tiny_ce, folder)
     assert CrossEncoderReranker(folder).max_length == 512 and CrossEncoderReranker(folder).max_length_source == "default"
     write_model_settings(folder, ModelSettings(interpolate=0.4, candidates=20, max_length=96))
-    r = CrossEncoderReranker(folder)
+    r = CrossEncoderReranker(folder, backend="torch")
     assert (r.max_length, r.max_length_source) == (96, "model")
     assert r.model_settings.interpolate == 0.4 and r.model_settings.text_fields == ("title", "text")
     assert (CrossEncoderReranker(folder, max_length=64).max_length, CrossEncoderReranker(folder, max_length=64).max_length_source) == (64, "option")
@@ -140,7 +140,7 @@ def _window_texts(words: list[str], budget: int, step: int) -> list[str]:
 def test_window_scores_max_over_windows(tiny_ce, reranker):
     query = "cat"  # 1 token: budget = 128 - 1 - 3 special tokens
     budget, step = 124, 40
-    windowed = CrossEncoderReranker(tiny_ce, long_passages="window", window_stride=step)
+    windowed = CrossEncoderReranker(tiny_ce, long_passages="window", window_stride=step, backend="torch")
     windowed.warm_up()
     rng = random.Random(0)
     head = [rng.choice(WORDS) for _ in range(260)]
@@ -284,3 +284,35 @@ def test_backend_onnx_int8_alias_and_env(tiny_ce, monkeypatch):
     built = get_reranker("cross-encoder", str(tiny_ce))
     assert (built.backend, built.quantize) == (Backend.ONNX, Quantize.INT8)
     assert built.option_sources["backend"] == "RERANKER_BACKEND"
+
+
+EPYC = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx avx2 fma\n"
+XEON_AMX = "processor\t: 0\nmodel name\t: Intel Xeon\nflags\t\t: fpu avx2 fma avx512f avx512_vnni amx_bf16 amx_int8\n"
+ARM = "processor\t: 0\nFeatures\t: fp asimd\n"
+
+
+def test_the_cpu_default_backend_follows_the_measurement():
+    """ONNX int8 where it measured faster at equal quality (AVX2 without AVX-512); torch elsewhere."""
+    from ragsift.rerank.cross_encoder import cpu_default_backend
+
+    assert cpu_default_backend(EPYC) == "onnx-int8"
+    assert cpu_default_backend(XEON_AMX) == "torch"
+    assert cpu_default_backend(ARM) == "torch"
+    assert cpu_default_backend("") == "torch"
+
+
+def test_a_default_reranker_uses_the_cpu_default_and_ranks_like_torch(tiny_ce):
+    from ragsift.rerank.cross_encoder import Backend, cpu_default_backend
+
+    default = CrossEncoderReranker(tiny_ce)
+    expected = cpu_default_backend()
+    engine = default.backend.value + (f"-{default.quantize.value}" if default.quantize else "")
+    assert engine == expected and default.backend_source == "default"
+    docs = ["cats purr on the mat", "the stock market fell", "kittens are young cats", "dogs bark", "a cat sleeps"]
+    got = default.score("where do cats sleep", docs).raw
+    want = CrossEncoderReranker(tiny_ce, backend="torch").score("where do cats sleep", docs).raw
+    if default.backend is Backend.TORCH:
+        assert got == want
+    else:  # int8 weights: the same order, scores within quantization error
+        assert np.argsort(got).tolist() == np.argsort(want).tolist()
+        np.testing.assert_allclose(got, want, atol=0.1 * (max(want) - min(want)) + 1e-3)

@@ -14,7 +14,7 @@ def ce_reranker(tiny_cross_encoder):
     """The tiny cross-encoder, warmed up once and shared by the apps of the suite."""
     from ragsift.rerank.cross_encoder import CrossEncoderReranker
 
-    reranker = CrossEncoderReranker(tiny_cross_encoder, batch_size=16)
+    reranker = CrossEncoderReranker(tiny_cross_encoder, batch_size=16, backend="torch")
     reranker.warm_up()
     return reranker
 

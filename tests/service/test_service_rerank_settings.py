@@ -18,7 +18,7 @@ def client(tmp_path_factory, tiny_st_model, tiny_cross_encoder):
     model = root / "model"
     shutil.copytree(tiny_cross_encoder, model)
     write_model_settings(model, ModelSettings(interpolate=0.5, candidates=3, max_length=64))
-    reranker = CrossEncoderReranker(model)
+    reranker = CrossEncoderReranker(model, backend="torch")
     reranker.warm_up()
     with client_for(reranker, build_collection(root / "c", tiny_st_model)) as c:
         wait_ready(c)

@@ -124,7 +124,7 @@ def test_train_reranker_end_to_end_from_an_encoder(tmp_path, tiny_beir, tiny_col
     assert json.loads((out / "config.json").read_text())["num_hidden_layers"] == 1
     assert latest_trained() == out.resolve()
 
-    reranker = CrossEncoderReranker(str(out), max_length=64)
+    reranker = CrossEncoderReranker(str(out), max_length=64, backend="torch")
     results = reranker.rerank("what happens to the volcano", ["The volcano erupted.", "A glacier melted."])
     assert len(results) == 2
     ce = CrossEncoder(str(out), device="cpu", local_files_only=True)
