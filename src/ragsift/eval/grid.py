@@ -22,7 +22,7 @@ from ragsift.eval.tuning import FusionTuning, fusion_overrides, tune_fusion, tun
 from ragsift.index.collection import Collection
 from ragsift.ingest import BeirDataset
 from ragsift.pipeline.rerank import RerankOptions
-from ragsift.pipeline.search import Searcher
+from ragsift.pipeline.search import SERVER_HYBRID, Searcher
 from ragsift.types import Hit
 
 __all__ = ["GridRun", "Grid", "SplitQueries"]
@@ -112,11 +112,13 @@ class Grid:
 
     # ------------------------------------------------------------------ first stages
     def components(self, kind: str, queries: SplitQueries) -> Components:
-        """BM25 and dense lists of ``queries`` on collection ``kind``, searched once."""
+        """BM25 and dense lists (and server-fused ones when asked for) of ``queries`` on collection ``kind``, searched once."""
         key = (kind, queries.split)
         if key not in self._components:
             coll = self.collections[kind]
             parts = ("bm25", "dense") if coll.config.dense else ("bm25",)
+            if any(SERVER_HYBRID in retriever_spec(r).components for r in self.retrievers):
+                parts += (SERVER_HYBRID,)  # Milvus' own fusion: its lists are searched like a component
             self._components[key] = retrieve_components(
                 self.searchers[kind], queries.data.queries, queries.qids, parts, self.depth[kind],
                 lambda items, desc: self.progress(items, f"{desc} ({kind}, {queries.split})"),

@@ -288,7 +288,8 @@ def _depths(cfg: EvalConfig, collections: dict[str, Collection]) -> dict[str, in
     """Units each first stage returns: enough for every metric cutoff, the curves and the cost study;
     three times that when units are chunks (documents are counted once, at their best unit)."""
     need = max(cfg.depth, cfg.recall_curve_k, cfg.cost_max_n, *(int(m.split("@")[1]) for m in cfg.metrics))
-    return {kind: need * 3 if len(c.chunks) > len(c.documents) else need for kind, c in collections.items()}
+    counts = {kind: c.stats() for kind, c in collections.items()}
+    return {kind: need * 3 if n["chunks"] > n["documents"] else need for kind, n in counts.items()}
 
 
 # --------------------------------------------------------------------------------- scoring

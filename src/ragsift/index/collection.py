@@ -39,20 +39,21 @@ import logging
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ragsift.errors import BadInputError, CollectionError, ConfigError, UnknownDocumentError
+from ragsift.errors import CollectionError, ConfigError, UnknownDocumentError
+from ragsift.index.indexed_text import IndexedText
 from ragsift.index.records import RecordLog
 from ragsift.index.segments import DENSE, RowLog
 from ragsift.index.sparse import BM25Params, SparseIndex
 from ragsift.files import atomic_write_text, fsync_dir, fsync_tree
 from ragsift.index.store import DEFAULT_LOCK_TIMEOUT, remove_tree, writer_lock
 from ragsift.ingest import ChunkingConfig, chunk_documents
-from ragsift.ingest.limits import DEFAULT_LIMITS, DocumentLimits, check_document
+from ragsift.ingest.limits import DEFAULT_LIMITS, DocumentLimits
 from ragsift.types import Chunk, Document, passage_text
 
 __all__ = ["Collection", "CollectionConfig", "FORMAT", "VERSION"]
@@ -105,7 +106,7 @@ class CollectionConfig:
         return cls(**d)
 
 
-class Collection:
+class Collection(IndexedText):
     """A searchable, persistent set of documents. Use :meth:`create` or :meth:`open`."""
 
     backend = "embedded"  # its first-stage retrievers: ragsift.index.retriever.BACKENDS
@@ -292,24 +293,7 @@ class Collection:
         self._load_generation(manifest)
         return True
 
-    def _make_analyzer(self):
-        from ragsift.index.analyzers import get_analyzer
-
-        return get_analyzer(self.config.analyzer, protected_terms=self.config.protected_terms)
-
     # ------------------------------------------------------------------ components
-    @property
-    def embedder(self):
-        """The dense embedder named in the config, loaded on first use."""
-        if not self.config.dense:
-            raise ConfigError(f"collection {self.path} was built without dense vectors (dense=False)")
-        if self._embedder is None:
-            from ragsift.index.embedder import get_embedder
-
-            self._embedder = get_embedder(self.config.embed_model)
-        self._embedder.load()
-        return self._embedder
-
     @property
     def vectors(self):
         """The FAISS index over :attr:`embeddings`, built on first use."""
@@ -361,9 +345,7 @@ class Collection:
         writer lock to the committed state (reloaded if another writer moved on). On any error
         the collection is reloaded from disk, so nothing already indexed is lost.
         """
-        docs, empty = _validate_batch(list(documents), self.limits)
-        if empty:
-            _warn_empty(empty)
+        docs, empty = self._checked(documents)
         skipped = {"skipped_empty": len(empty)} if empty else {}
         if not docs:
             return {"added": 0, "replaced": 0, "chunks": 0, **skipped}
@@ -566,64 +548,9 @@ class Collection:
             if number < newest and number not in keep:
                 remove_tree(p)
 
-    # ------------------------------------------------------------------ chunking
-    def _effective_chunking(self) -> ChunkingConfig:
-        """The chunking config, with token sizes capped to what the embedding model reads."""
-        cfg = self.config.chunking
-        if cfg.unit.value != "tokens" or not self.config.dense or cfg.mode.value == "none":
-            return cfg
-        limit = self.embedder.max_seq_length - 2  # [CLS] and [SEP]
-        if cfg.size <= limit:
-            return cfg
-        overlap = min(cfg.overlap, limit // 4)
-        self.chunk_size_note = (
-            f"chunk size {cfg.size} tokens capped to {limit}: {self.config.embed_model} reads at most "
-            f"{limit + 2} tokens (overlap {overlap})"
-        )
-        log.warning(self.chunk_size_note)
-        return replace(cfg, size=limit, overlap=overlap)
-
-    def _length_function(self):
-        cfg = self.config.chunking
-        if cfg.unit.value != "tokens" or cfg.mode.value == "none":
-            return len
-        from ragsift.index.embedder import resolve_model
-        from ragsift.ingest import token_length_function
-
-        return token_length_function(resolve_model(self.config.embed_model))
-
-
-def _validate_batch(docs: list[Document], limits: DocumentLimits) -> tuple[list[Document], list[str]]:
-    """``(documents to index, ids of empty documents skipped)``; BadInputError for anything malformed."""
-    seen: set[str] = set()
-    kept, empty = [], []
-    for n, d in enumerate(docs):
-        if not isinstance(d, Document):
-            raise BadInputError(f"item {n} is a {type(d).__name__}, expected ragsift.types.Document")
-        if not isinstance(d.id, str) or not d.id:
-            raise BadInputError(f"document {n} has an empty id")
-        if d.id in seen:
-            raise BadInputError(f"duplicate document id {d.id!r} in one batch (item {n})")
-        check_document(d, limits)
-        seen.add(d.id)
-        if d.is_empty:
-            empty.append(d.id)
-        else:
-            kept.append(d)
-    return kept, empty
-
 
 #: Ids of skipped empty documents kept in the manifest (the count is complete).
 SKIPPED_IDS_KEPT = 20
-
-
-def _warn_empty(ids: Sequence[str]) -> None:
-    """One warning per batch: how many empty documents were skipped and the first few ids."""
-    shown = ", ".join(repr(i) for i in ids[:5]) + (", ..." if len(ids) > 5 else "")
-    log.warning(
-        "skipped %d empty document(s) (no title and no text; they can never be retrieved, and qrels judging them "
-        "stay valid): %s", len(ids), shown,
-    )
 
 
 def _load_dense(directory: Path, meta: dict[str, Any] | None):

@@ -41,7 +41,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -52,8 +51,9 @@ import numpy as np
 
 from ragsift.errors import BadInputError, CollectionError, ConfigError, UnknownDocumentError
 from ragsift.index.filters import Filter, Op
+from ragsift.index.indexed_text import IndexedText
 from ragsift.index.retriever import Ranking, Retriever, check_k
-from ragsift.ingest import ChunkingConfig, chunk_documents
+from ragsift.ingest import chunk_documents
 from ragsift.ingest.limits import DEFAULT_LIMITS, DocumentLimits
 from ragsift.types import Chunk, Document, passage_text
 
@@ -208,7 +208,7 @@ class _Parents(Mapping):
         return sum(1 for _ in self)
 
 
-class MilvusCollection:
+class MilvusCollection(IndexedText):
     """A ragsift collection stored in Milvus. Use :meth:`create` or :meth:`open`."""
 
     backend = "milvus"  # its first-stage retrievers: ragsift.index.retriever.BACKENDS
@@ -300,22 +300,9 @@ class MilvusCollection:
         """Nothing to build locally."""
 
     @property
-    def embedder(self):
-        if not self.config.dense:
-            raise ConfigError(f"collection {self.uri} was built without dense vectors (dense=False)")
-        if self._embedder is None:
-            from ragsift.index.embedder import get_embedder
-
-            self._embedder = get_embedder(self.config.embed_model)
-        self._embedder.load()
-        return self._embedder
-
-    @property
     def analyzer(self):
         if self._analyzer is None:
-            from ragsift.index.analyzers import get_analyzer
-
-            self._analyzer = get_analyzer(self.config.analyzer, protected_terms=self.config.protected_terms)
+            self._analyzer = self._make_analyzer()
         return self._analyzer
 
     def tokens(self, text: str) -> str:
@@ -362,18 +349,14 @@ class MilvusCollection:
     # ------------------------------------------------------------------ writes
     def add(self, documents, *, show_progress: bool = False) -> dict[str, int]:
         """Add documents (replacing any with the same id); returns ``{"added", "replaced", "chunks"}``."""
-        from ragsift.index.collection import _validate_batch, _warn_empty
-
-        docs, empty = _validate_batch(list(documents), self.limits)
-        if empty:
-            _warn_empty(empty)
+        docs, empty = self._checked(documents)
         skipped = {"skipped_empty": len(empty)} if empty else {}
         if not docs:
             return {"added": 0, "replaced": 0, "chunks": 0, **skipped}
         for d in docs:
             if len(d.id) > ID_CHARS:
                 raise BadInputError(f"document id {d.id[:40]!r}… is longer than {ID_CHARS} characters (Milvus' key limit)")
-        corpus = chunk_documents(docs, self._chunking(), length_function=self._length_function(), show_progress=show_progress)
+        corpus = chunk_documents(docs, self._effective_chunking(), length_function=self._length_function(), show_progress=show_progress)
         rows = self._rows(docs, corpus)
         vectors = None
         if self.config.dense:
@@ -487,16 +470,6 @@ class MilvusCollection:
         self._call("alter_collection_properties", self.uri.name, properties={MANIFEST_PROPERTY: json.dumps(manifest)})
         client.load_collection(self.uri.name)
 
-    def _chunking(self) -> ChunkingConfig:
-        from ragsift.index.collection import Collection
-
-        return Collection._effective_chunking(self)  # the same cap to what the embedding model reads
-
-    def _length_function(self):
-        from ragsift.index.collection import Collection
-
-        return Collection._length_function(self)
-
     # ------------------------------------------------------------------ reads
     def _call(self, method: str, *args, **kwargs):
         try:
@@ -533,26 +506,15 @@ class MilvusCollection:
     def search_field(self, field: str, data: list, k: int, filters: Filter | None, params: dict[str, Any]) -> list[Ranking]:
         """Top-``k`` chunk ids per query on ``field`` (``sparse`` or ``vector``), ``filters`` applied exactly."""
         k = check_k(k)
-        if not self._client.has_collection(self.uri.name) or not data:
+        if not data or not self._client.has_collection(self.uri.name):
             return [[] for _ in data]
         expr = pushdown(filters)
-        out = []
-        for query in data:
-            limit = k if filters is None else min(max(2 * k, 20), MAX_LIMIT)
-            while True:
-                hits = self._call("search", self.uri.name, data=[query], anns_field=field, limit=limit, filter=expr,
-                                  output_fields=["chunk", "parent"], search_params=params)[0]
-                ranking = []
-                for hit in hits:
-                    entity = hit["entity"]
-                    chunk = self._remember(entity)
-                    if filters is None or filters.matches(chunk.metadata):
-                        ranking.append((chunk.id, abs(float(hit["distance"]))))
-                if len(ranking) >= k or len(hits) < limit or limit >= MAX_LIMIT:
-                    break
-                limit = min(limit * 4, MAX_LIMIT)
-            out.append(ranking[:k])
-        return out
+
+        def search(query):
+            return lambda limit: self._call("search", self.uri.name, data=[query], anns_field=field, limit=limit,
+                                            filter=expr, output_fields=["chunk", "parent"], search_params=params)[0]
+
+        return [self._filtered(search(query), k, filters) for query in data]
 
     def hybrid(self, query: str, k: int, filters: Filter | None, *, depth: int, ranker: str, weights=None,
                rrf_k: float = 60.0) -> Ranking:
@@ -560,24 +522,34 @@ class MilvusCollection:
         pymilvus = _pymilvus()
         if not self._client.has_collection(self.uri.name):
             return []
-        expr = pushdown(filters)
+        expr = pushdown(filters) or None
         vector = self.embedder.encode_queries([query])[0].astype(np.float32).tolist()
-        limit = k if filters is None else min(max(2 * k, 20), MAX_LIMIT)
-        while True:
+        rank = pymilvus.RRFRanker(int(rrf_k)) if ranker == "rrf" else pymilvus.WeightedRanker(*weights)
+        dense = {"metric_type": "IP", "params": {"ef": max(self.config.ef_search, depth)}}
+
+        def search(limit: int):
             requests = [
                 pymilvus.AnnSearchRequest(data=[self.tokens(query)], anns_field="sparse", param={"metric_type": "BM25"},
-                                          limit=max(depth, limit), expr=expr or None),
-                pymilvus.AnnSearchRequest(data=[vector], anns_field="vector",
-                                          param={"metric_type": "IP", "params": {"ef": max(self.config.ef_search, depth)}},
-                                          limit=max(depth, limit), expr=expr or None),
+                                          limit=max(depth, limit), expr=expr),
+                pymilvus.AnnSearchRequest(data=[vector], anns_field="vector", param=dense, limit=max(depth, limit), expr=expr),
             ]
-            rank = pymilvus.RRFRanker(int(rrf_k)) if ranker == "rrf" else pymilvus.WeightedRanker(*weights)
-            hits = self._call("hybrid_search", self.uri.name, requests, rank, limit=limit, output_fields=["chunk", "parent"])[0]
+            return self._call("hybrid_search", self.uri.name, requests, rank, limit=limit, output_fields=["chunk", "parent"])[0]
+
+        return self._filtered(search, check_k(k), filters)
+
+    def _filtered(self, search, k: int, filters: Filter | None) -> Ranking:
+        """``search(limit)``'s hits that pass ``filters`` exactly, widened until ``k`` pass or nothing more matches.
+
+        Scores are reported positive (milvus-lite returns BM25 distances negated).
+        """
+        limit = k if filters is None else min(max(2 * k, 20), MAX_LIMIT)
+        while True:
+            hits = search(limit)
             ranking = []
             for hit in hits:
                 chunk = self._remember(hit["entity"])
                 if filters is None or filters.matches(chunk.metadata):
-                    ranking.append((chunk.id, float(hit["distance"])))
+                    ranking.append((chunk.id, abs(float(hit["distance"]))))
             if len(ranking) >= k or len(hits) < limit or limit >= MAX_LIMIT:
                 return ranking[:k]
             limit = min(limit * 4, MAX_LIMIT)
@@ -611,13 +583,22 @@ def retrievers(collection: MilvusCollection) -> dict[str, Retriever]:
     return out
 
 
-class MilvusBM25Retriever(Retriever):
+class _MilvusRetriever(Retriever):
+    def __init__(self, collection: MilvusCollection):
+        self.collection = collection
+
+    def warm_up(self) -> None:
+        if self.collection.config.dense:
+            self.collection.embedder.encode_queries(["warm-up"])
+
+
+class MilvusBM25Retriever(_MilvusRetriever):
     """BM25 by Milvus over ragsift's own tokens."""
 
     name = "bm25"
 
-    def __init__(self, collection: MilvusCollection):
-        self.collection = collection
+    def warm_up(self) -> None:
+        """Nothing to load: the analysis is ragsift's, the index Milvus'."""
 
     def search_many(self, queries: Sequence[str], k: int, filters: Filter | None = None) -> list[Ranking]:
         coll = self.collection
@@ -628,16 +609,10 @@ class MilvusBM25Retriever(Retriever):
         return out
 
 
-class MilvusDenseRetriever(Retriever):
+class MilvusDenseRetriever(_MilvusRetriever):
     """Dense vectors: the collection's embedder, then Milvus' vector index (inner product)."""
 
     name = "dense"
-
-    def __init__(self, collection: MilvusCollection):
-        self.collection = collection
-
-    def warm_up(self) -> None:
-        self.collection.embedder.encode_queries(["warm-up"])
 
     def search_many(self, queries: Sequence[str], k: int, filters: Filter | None = None) -> list[Ranking]:
         coll = self.collection
@@ -646,16 +621,10 @@ class MilvusDenseRetriever(Retriever):
         return coll.search_field("vector", [v.astype(np.float32).tolist() for v in vectors], k, filters, params)
 
 
-class MilvusHybridRetriever(Retriever):
+class MilvusHybridRetriever(_MilvusRetriever):
     """BM25 and dense fused by Milvus' ``hybrid_search`` (``SearchOptions(server_fusion=True)``)."""
 
     name = "server-hybrid"
-
-    def __init__(self, collection: MilvusCollection):
-        self.collection = collection
-
-    def warm_up(self) -> None:
-        self.collection.embedder.encode_queries(["warm-up"])
 
     def search_many(self, queries: Sequence[str], k: int, filters: Filter | None = None) -> list[Ranking]:
         return [self.collection.hybrid(q, k, filters, depth=max(k, 100), ranker="rrf") for q in queries]
