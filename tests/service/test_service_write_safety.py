@@ -177,3 +177,23 @@ def test_old_generations_are_removed_after_the_answer(served):
         time.sleep(0.05)
     live = Collection.open(path).generation
     assert sorted(int(p.name[4:]) for p in path.glob("gen-*")) == [live - 1, live]
+
+
+def test_the_score_cache_is_written_once_writes_pause(served):
+    """A write answers without writing the BM25 score matrix; it follows once writes pause, for other processes."""
+    import json as _json
+
+    from ragsift.index.sparse import SCORES_MARKER
+
+    client, path = served
+    for i in range(3):  # a burst
+        assert client.post("/v1/documents", json={"documents": [{"id": f"b{i}", "text": "owls hunt"}]}).status_code == 200
+    live = path / _json.loads((path / "manifest.json").read_text())["data_dir"]
+    assert not (live / "sparse" / SCORES_MARKER).exists()  # not on the write's path
+    deadline = time.monotonic() + 20  # the quiet period is 2 s; generous for a loaded machine
+    while not (live / "sparse" / SCORES_MARKER).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert (live / "sparse" / SCORES_MARKER).exists()
+    reopened = Collection.open(path)
+    assert reopened.sparse._retriever is not None  # memory-mapped from the cache, not recomputed
+    assert sorted(reopened.chunks[p].doc_id for p in reopened.sparse.search("owls", 5)[0]) == ["b0", "b1", "b2"]

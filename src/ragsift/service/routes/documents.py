@@ -23,8 +23,9 @@ How a write stays invisible to searches until it is complete:
   process wrote meanwhile, so no acknowledged write of anyone is lost. The fork commits a new
   generation on disk (atomically, then the manifest swap), extends or rebuilds its vector index,
   and only then is swapped in, together with a new :class:`Searcher`, in one step on the event
-  loop. After answering, a background thread writes the generation's BM25 score-matrix cache
-  (for other processes that open it) and removes old generations. A search holds the searcher it started with, so it sees the old state or the new one,
+  loop. After answering, a background thread removes old generations, and once writes pause
+  for ``CACHE_QUIET_S`` (2 s) the served generation's BM25 score-matrix cache is written (for
+  other processes that open it; a burst of writes writes it once). A search holds the searcher it started with, so it sees the old state or the new one,
   never a mix.
 * Each document is checked against the collection's limits (``max_document_bytes``, metadata
   depth and size, valid text; see :mod:`ragsift.ingest.limits`): a violation is a 400 naming the
@@ -183,13 +184,37 @@ async def commit_change(app: FastAPI, state: ServiceState, change: Callable[[Col
             served = served_collection(state)
             fork, searcher, outcome = await asyncio.to_thread(apply_to_fork, state, served, change)
             state.collection, state.searcher = fork, searcher  # one step on the event loop
-            _in_background(fork.write_caches, fork.remove_old_generations)
+            _in_background(fork.remove_old_generations)
+            _cache_when_quiet(app, fork)
             return fork, outcome
 
     return await asyncio.shield(asyncio.ensure_future(locked()))
 
 
 _BACKGROUND: set[asyncio.Task] = set()
+#: Seconds without a new write before the served generation's derived caches are written.
+CACHE_QUIET_S = 2.0
+
+
+def _cache_when_quiet(app: FastAPI, fork: Collection) -> None:
+    """Write ``fork``'s caches (the BM25 score matrix) once writes pause for :data:`CACHE_QUIET_S`.
+
+    Only other processes that open the generation read them (this one holds the matrix in
+    memory), so a burst of writes writes them once, at its end, instead of 100 MB per write
+    competing with the next write. A newer write cancels the pending one.
+    """
+    pending = getattr(app.state, "ragsift_cache_task", None)
+    if pending is not None and not pending.done():
+        pending.cancel()
+
+    async def later() -> None:
+        await asyncio.sleep(CACHE_QUIET_S)
+        _in_background(fork.write_caches)
+
+    task = asyncio.ensure_future(later())
+    app.state.ragsift_cache_task = task
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
 
 
 def _in_background(*work: Callable[[], None]) -> None:
