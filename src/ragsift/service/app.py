@@ -21,6 +21,7 @@ Lifecycle:
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -62,6 +63,8 @@ def create_app(
     """The service app. ``reranker``/``collection`` override what ``settings`` would build or open."""
     settings = settings if settings is not None else ServiceSettings()
     state = _build_state(settings, reranker if reranker is not None else build_reranker(settings), collection)
+    if collection is not None:
+        gc.freeze()  # the collection's records are long-lived: keep them out of the cyclic GC's scans
     app = FastAPI(title="ragsift", version=ragsift.__version__, lifespan=_lifespan)
     app.state.ragsift = state
     install_error_handlers(app)
@@ -194,6 +197,7 @@ async def _load(state: ServiceState) -> None:
             from ragsift.index.backends import open_collection
 
             state.collection = await asyncio.to_thread(open_collection, state.settings.collection)
+            gc.freeze()  # its records are long-lived: keep them out of the cyclic GC's scans
             state.searcher = _searcher(state.collection, state.reranker)
         await state.runner.run(state.runner.warm_up)
         if state.searcher is not None:

@@ -39,6 +39,7 @@ How a write stays invisible to searches until it is complete:
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from dataclasses import replace
 from typing import Any, Callable, TypeVar
@@ -161,6 +162,7 @@ def apply_to_fork(
     fork = writable_fork(served, state.settings)
     outcome = change(fork)
     fork.warm_up_indexes()  # BM25 weights, vector index: now, not on the first search after the swap
+    gc.freeze()  # the collection's ~1M long-lived objects leave the cyclic GC's scans (no 0.5-s pauses in writes)
     return fork, Searcher(fork, reranker=state.reranker), outcome
 
 
