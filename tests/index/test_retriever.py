@@ -89,7 +89,7 @@ def test_a_new_backend_is_one_function_and_one_registry_line(tmp_path, monkeypat
 def test_unknown_backend_lists_the_known_ones(tmp_path):
     coll = Collection.create(tmp_path / "c", CollectionConfig(dense=False))
     coll.backend = "milvus-typo"
-    with pytest.raises(ConfigError, match=r"backend='milvus-typo'.*\['embedded'\]"):
+    with pytest.raises(ConfigError, match=r"backend='milvus-typo'.*\['embedded', 'milvus'\]"):
         open_retrievers(coll)
     assert retriever_module.check_k(3) == 3
     with pytest.raises(ConfigError, match="k=0"):
