@@ -131,13 +131,18 @@ def test_train_reranker_end_to_end_from_an_encoder(tmp_path, tiny_beir, tiny_col
     assert ce.predict([("what happens to the volcano", "The volcano erupted.")]).shape == (1,)
 
 
+def continued_config(tiny_beir, tiny_collection, tiny_cross_encoder, out, **overrides) -> RerankerTrainConfig:
+    """A quick run that continues the tiny cross-encoder on the tiny BEIR set (``overrides`` on top)."""
+    base = dict(
+        data_dir=tiny_beir, out_dir=out, base=str(tiny_cross_encoder), collection_dir=tiny_collection, freeze_layers=1,
+        negatives=2, negative_pool=4, title_ratio=0.0, max_length=48, show_progress=False, record=False,
+    )
+    return RerankerTrainConfig(**{**base, **overrides})
+
+
 def test_train_reranker_continues_a_cross_encoder_with_holdout(tmp_path, tiny_beir, tiny_collection, tiny_cross_encoder):
     out = tmp_path / "ce2"
-    cfg = RerankerTrainConfig(
-        data_dir=tiny_beir, out_dir=out, base=str(tiny_cross_encoder), collection_dir=tiny_collection,
-        freeze_layers=1, negatives=2, negative_pool=4, title_ratio=0.0, max_length=48, holdout=0.25,
-        show_progress=False, record=False,
-    )
+    cfg = continued_config(tiny_beir, tiny_collection, tiny_cross_encoder, out, holdout=0.25)
     manifest = train_reranker(cfg)
     assert not manifest["new_head"] and manifest["layers"] == 2
     assert len(manifest["data"]["heldout_query_ids"]) == 2
@@ -152,11 +157,7 @@ def test_holdout_default_and_recorded_settings(tmp_path, tiny_beir, tiny_collect
 
     assert RerankerTrainConfig(data_dir=tmp_path, out_dir=tmp_path / "o").holdout == 0.2
     out = tmp_path / "ce3"
-    cfg = RerankerTrainConfig(
-        data_dir=tiny_beir, out_dir=out, base=str(tiny_cross_encoder), collection_dir=tiny_collection,
-        freeze_layers=1, negatives=2, negative_pool=4, title_ratio=0.0, max_length=48, inference_max_length=64,
-        depths=(2, 4), show_progress=False, record=False,
-    )
+    cfg = continued_config(tiny_beir, tiny_collection, tiny_cross_encoder, out, inference_max_length=64, depths=(2, 4))
     manifest = train_reranker(cfg)
     dev = manifest["data"]["heldout_query_ids"]
     assert len(dev) == 2  # round(0.2 * 9 judged queries)
@@ -176,11 +177,7 @@ def test_holdout_zero_records_settings_without_tuning(tmp_path, tiny_beir, tiny_
     from ragsift.rerank.settings import read_model_settings
 
     out = tmp_path / "ce4"
-    cfg = RerankerTrainConfig(
-        data_dir=tiny_beir, out_dir=out, base=str(tiny_cross_encoder), collection_dir=tiny_collection,
-        freeze_layers=1, negatives=2, negative_pool=4, title_ratio=0.0, max_length=48, holdout=0.0,
-        show_progress=False, record=False,
-    )
+    cfg = continued_config(tiny_beir, tiny_collection, tiny_cross_encoder, out, holdout=0.0)
     train_reranker(cfg)
     settings = read_model_settings(out)
     assert settings.interpolate is None and settings.candidates is None and settings.max_length == 256

@@ -45,6 +45,7 @@ per available core.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -312,6 +313,15 @@ class CrossEncoderReranker(Reranker):
 BACKEND_ALIASES = {"onnx-int8": (Backend.ONNX, Quantize.INT8), "onnx_int8": (Backend.ONNX, Quantize.INT8)}
 
 
+@functools.lru_cache(maxsize=1)
+def _cpuinfo() -> str:
+    """``/proc/cpuinfo`` once per process ("" where there is none)."""
+    try:
+        return Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
 def cpu_default_backend(cpuinfo: str | None = None) -> str:
     """The backend on CPU when none is chosen (``--reranker-backend`` / ``RERANKER_BACKEND``).
 
@@ -323,10 +333,7 @@ def cpu_default_backend(cpuinfo: str | None = None) -> str:
     (read when None).
     """
     if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return Backend.TORCH.value
+        cpuinfo = _cpuinfo()
     flags: set[str] = set()
     for line in cpuinfo.splitlines():
         if line.startswith("flags"):
