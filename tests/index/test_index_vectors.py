@@ -181,3 +181,76 @@ def test_constructor_validates_options():
     with pytest.raises(ConfigError, match="ef_search"):
         VectorIndex(8, ef_search=-1)
     assert VectorIndex(8, kind="HNSW").kind is VectorIndexKind.HNSW
+
+
+# ---------------------------------------------------------------- shards (extended / kept)
+def _same(results, reference):
+    for (positions, scores), (ref_positions, ref_scores) in zip(results, reference):
+        np.testing.assert_array_equal(positions, ref_positions)
+        np.testing.assert_allclose(scores, ref_scores, rtol=0, atol=1e-5)
+
+
+def test_extended_shares_the_old_rows_and_searches_like_one_index(data):
+    vectors, queries = data
+    base = VectorIndex(64, kind="flat").build(vectors[:1500])
+    grown = base
+    for start in range(1500, 2000, 100):  # five writes: five new shards, the base shared
+        grown = grown.extended(vectors[start: start + 100])
+    assert len(base) == 1500 and base.shards == 1  # unchanged
+    assert len(grown) == 2000 and grown.shards == 6
+    assert grown._shards[0] is base._shards[0]  # the 1500 rows were not copied
+    _same(grown.search_many(queries, 10), exact_search(vectors, queries, 10))
+    allowed = every_nth(2000, 3)
+    _same(grown.search_many(queries, 10, allowed=allowed), exact_search(vectors, queries, 10, allowed=allowed))
+    only_tail = np.zeros(2000, dtype=bool)
+    only_tail[1990:] = True
+    [(positions, _)] = grown.search_many(queries[:1], 50, allowed=only_tail)
+    assert sorted(positions.tolist()) == list(range(1990, 2000))
+
+
+def test_ties_across_shards_put_the_earlier_shard_first():
+    row = unit_rows(1, 8, seed=11)
+    index = VectorIndex(8, kind="flat").build(np.repeat(row, 3, axis=0)).extended(np.repeat(row, 3, axis=0))
+    positions, _ = index.search(row[0], 6)
+    assert sorted(positions[:3].tolist()) == [0, 1, 2] and sorted(positions[3:].tolist()) == [3, 4, 5]
+
+
+def test_many_extensions_merge_the_recent_shards(data):
+    from ragsift.index.vectors import MAX_SHARDS
+
+    vectors, queries = data
+    index = VectorIndex(64, kind="flat").build(vectors[:1000])
+    for start in range(1000, 2000, 50):  # 20 writes
+        index = index.extended(vectors[start: start + 50])
+        assert index.shards <= MAX_SHARDS
+    _same(index.search_many(queries, 10), exact_search(vectors, queries, 10))
+
+
+def test_hnsw_base_with_flat_recent_shards(data, hnsw):
+    vectors, queries = data
+    extra = unit_rows(30, 64, seed=12)
+    grown = hnsw.extended(extra)
+    assert grown.effective_kind is VectorIndexKind.HNSW and grown.shards == 2
+    everything = np.concatenate([vectors, extra])
+    exact = [p for p, _ in exact_search(everything, extra, 5)]
+    approx = [p for p, _ in grown.search_many(extra, 5)]
+    assert [a[0] for a in approx] == list(range(2000, 2030))  # each new row finds itself first
+    assert np.mean([len(set(a) & set(e)) / 5 for a, e in zip(approx, exact)]) >= 0.95
+    with pytest.raises(CollectionError, match="2 shards"):
+        grown.save("unused.faiss")
+
+
+def test_kept_drops_rows_and_shares_untouched_shards(data):
+    vectors, queries = data
+    index = VectorIndex(64, kind="flat").build(vectors[:1500]).extended(vectors[1500:])
+    keep = np.ones(2000, dtype=bool)
+    keep[[1600, 1700, 1999]] = False
+    smaller = index.kept(keep)
+    assert len(smaller) == 1997 and smaller._shards[0] is index._shards[0]
+    _same(smaller.search_many(queries, 10), exact_search(vectors[keep], queries, 10))
+    keep[:1500] = False  # the whole first shard goes
+    assert len(index.kept(keep)) == 497 and index.kept(keep).shards == 1
+    emptied = index.kept(np.zeros(2000, dtype=bool))
+    assert len(emptied) == 0 and emptied.search_many(queries[:2], 3)[0][0].size == 0
+    with pytest.raises(ConfigError, match="one entry per row"):
+        index.kept(np.ones(3, dtype=bool))

@@ -149,6 +149,8 @@ def test_adds_and_deletes_equal_a_fresh_build(tmp_path, dense):
         if live and step % 3 == 0:
             batch.append(Document(next(iter(live)), "replaced text about zebra apple"))
         coll.add(batch)
+        if dense and step == 0:
+            coll.warm_up_indexes()  # from here on writes extend / filter the built vector index
         live.update({d.id: d for d in batch})
         if step % 2:
             gone = list(rng.choice(sorted(live), size=min(len(live), int(rng.integers(1, 15))), replace=False))
@@ -165,6 +167,13 @@ def test_adds_and_deletes_equal_a_fresh_build(tmp_path, dense):
         np.testing.assert_allclose(a[1], b[1], rtol=1e-5)
     if dense:
         np.testing.assert_allclose(reopened.embeddings, fresh.embeddings, atol=1e-6)
+        np.testing.assert_allclose(coll.embeddings, fresh.embeddings, atol=1e-6)
+        assert coll.vectors.shards > 1  # the writer's index grew by shards, never rebuilt
+        queries = emb.encode_queries(["apple zebra", "hotel india", "nova"])
+        for a, b in zip(coll.vectors.search_many(queries, 10), fresh.vectors.search_many(queries, 10)):
+            np.testing.assert_allclose(a[1], b[1], atol=1e-5)
+            by_score = lambda pair, chunks: sorted((round(float(s), 4), chunks[i].id) for i, s in zip(*pair))  # noqa: E731
+            assert by_score(a, coll.chunks) == by_score(b, fresh.chunks)  # same hits (ties may swap)
 
 
 def test_the_score_cache_is_written_deferred_and_checked(tmp_path):

@@ -129,7 +129,7 @@ class Collection(IndexedText):
         self.documents: dict[str, Document] = {}
         self.chunks: list[Chunk] = []
         self.parents: dict[str, Chunk] = {}
-        self.embeddings: np.ndarray | None = None
+        self._dense_blocks: list[np.ndarray] | None = None  # the vectors, one block per write since the open
         self.generation = 0
         self.data_dir: str | None = None
         self.created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -249,7 +249,7 @@ class Collection(IndexedText):
         self.chunks = chunks
         self.parents = {c["id"]: Chunk.from_dict(c) for c in rows["parents"]}
         self.sparse = sparse
-        self.embeddings = embeddings
+        self._dense_blocks = None if embeddings is None else [embeddings]
         self._dense_log = dense_log
         self._vectors = None
         self._chunk_ids = None
@@ -258,7 +258,7 @@ class Collection(IndexedText):
         """A second object over the same collection that a write can change while this one keeps serving.
 
         The copy shares what a write never changes in place (the config, the embedder, the
-        embedding array and the built vector index: writes replace them) and copies the
+        vector blocks and the built vector index's shards: writes add new ones) and copies the
         containers a write mutates (documents, chunks, parents, BM25 vocabulary, record logs).
         Forking a 100k-document collection takes milliseconds, unlike re-opening it from disk.
         """
@@ -270,6 +270,7 @@ class Collection(IndexedText):
         twin._chunk_ids = None if self._chunk_ids is None else dict(self._chunk_ids)
         twin._logs = {kind: log.copy() for kind, log in self._logs.items()}
         twin._dense_log = self._dense_log.copy()
+        twin._dense_blocks = None if self._dense_blocks is None else list(self._dense_blocks)
         twin.sparse = self.sparse.copy()
         return twin
 
@@ -295,16 +296,34 @@ class Collection(IndexedText):
 
     # ------------------------------------------------------------------ components
     @property
+    def embeddings(self) -> np.ndarray | None:
+        """Every chunk's L2-normalized vector, one row per chunk (``None`` without dense vectors).
+
+        A write appends a block instead of copying the whole matrix; reading this property joins
+        the blocks once (the search path never needs it: :attr:`vectors` shares them).
+        """
+        if self._dense_blocks is None:
+            return None
+        if len(self._dense_blocks) > 1:
+            self._dense_blocks = [np.concatenate([np.asarray(b, np.float32) for b in self._dense_blocks])]
+        return self._dense_blocks[0]
+
+    @property
+    def dense_dim(self) -> int | None:
+        """The vectors' dimension (``None`` without dense vectors)."""
+        return None if self._dense_blocks is None else int(self._dense_blocks[0].shape[1])
+
+    @property
     def vectors(self):
-        """The FAISS index over :attr:`embeddings`, built on first use."""
-        if self.embeddings is None:
+        """The FAISS index over :attr:`embeddings`, built on first use (writes then extend it)."""
+        if self._dense_blocks is None:
             raise ConfigError(f"collection {self.path} has no dense vectors")
         if self._vectors is None:
             from ragsift.index.vectors import VectorIndex
 
             c = self.config
             index = VectorIndex(
-                self.embeddings.shape[1],
+                self.dense_dim,
                 kind=c.vector_index,
                 hnsw_m=c.hnsw_m,
                 ef_construction=c.ef_construction,
@@ -326,7 +345,7 @@ class Collection(IndexedText):
             "chunks": len(self.chunks),
             "parents": len(self.parents),
             "vocabulary": len(self.sparse.terms),
-            "dense_dim": None if self.embeddings is None else int(self.embeddings.shape[1]),
+            "dense_dim": self.dense_dim,
         }
 
     @staticmethod
@@ -368,9 +387,8 @@ class Collection(IndexedText):
         texts = [self.index_text(c) for c in corpus.chunks]
         self.sparse.add(texts, show_progress=show_progress)
         if self.config.dense:
-            new = self.embedder.encode_documents(texts, show_progress=show_progress)
-            old = self.embeddings if self.embeddings is not None else np.zeros((0, new.shape[1]), np.float32)
-            self.embeddings = np.concatenate([np.asarray(old, dtype=np.float32), new])
+            new = np.asarray(self.embedder.encode_documents(texts, show_progress=show_progress), np.float32)
+            self._dense_blocks = [*(self._dense_blocks or []), new]
             self._dense_log.append(new)
             self._vectors = None if self._vectors is None else self._vectors.extended(new)
         self.chunks.extend(corpus.chunks)
@@ -432,10 +450,15 @@ class Collection(IndexedText):
             return
         keep = np.fromiter((c.doc_id not in ids for c in self.chunks), dtype=bool, count=len(self.chunks))
         self.sparse.keep(keep)
-        if self.embeddings is not None:
-            self.embeddings = np.asarray(self.embeddings)[keep]
+        if self._dense_blocks is not None:
+            blocks, at = [], 0
+            for block in self._dense_blocks:
+                part = keep[at: at + len(block)]
+                at += len(block)
+                blocks.append(block if part.all() else np.asarray(block)[part])
+            self._dense_blocks = [b for b in blocks if len(b)] or blocks[:1]
             self._dense_log.keep(keep)
-            self._vectors = None
+            self._vectors = None if self._vectors is None else self._vectors.kept(keep)
         self._logs["chunks"].remove(c.id for c, k in zip(self.chunks, keep) if not k)
         self._logs["parents"].remove(pid for pid, p in self.parents.items() if p.doc_id in ids)
         self._logs["documents"].remove(ids)
@@ -483,7 +506,7 @@ class Collection(IndexedText):
         if not self.defer_cleanup:
             self.sparse.save_scores(tmp / "sparse")
         dense = None
-        if self.embeddings is not None:
+        if self._dense_blocks is not None:
             dense = self._dense_log.write(
                 previous_dir / "dense" if previous_dir else None, tmp / "dense", stem,
                 lambda: np.asarray(self.embeddings, np.float32),

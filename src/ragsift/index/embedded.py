@@ -91,7 +91,7 @@ class DenseRetriever(Retriever):
         """Load the embedding model and build the vector index."""
         if self.collection.chunks:
             self.collection.embedder.encode_queries(["warm-up"])
-            self.collection.vectors.search(np.zeros(self.collection.embeddings.shape[1], np.float32), 1)
+            self.collection.vectors.search(np.zeros(self.collection.dense_dim, np.float32), 1)
 
     def search_many(self, queries: Sequence[str], k: int, filters: Filter | None = None) -> list[Ranking]:
         k = check_k(k)

@@ -34,12 +34,13 @@ import numpy as np
 
 from ragsift._enums import parse_enum
 from ragsift._lazy import require
-from ragsift.files import atomic_write
 from ragsift.errors import BadInputError, CollectionError, ConfigError
+from ragsift.files import atomic_write
 
 __all__ = [
     "AUTO_HNSW_THRESHOLD",
     "FILTER_EXACT_FRACTION",
+    "MAX_SHARDS",
     "VectorIndex",
     "VectorIndexKind",
     "exact_search",
@@ -148,6 +149,12 @@ class VectorIndex:
     :data:`AUTO_HNSW_THRESHOLD` vectors and HNSW above. ``hnsw_m``, ``ef_construction`` and
     ``ef_search`` tune HNSW (graph degree, build beam, query beam; the query beam is raised to
     ``k`` when ``k`` is larger).
+
+    The rows live in one or more *shards* (FAISS indexes, rows in order). :meth:`build` makes
+    one; :meth:`extended` and :meth:`kept` return new indexes that share every shard they do not
+    change, so a write to a large collection never copies its vectors (a 100k × 384 matrix is
+    150 MB). Searches merge the shards' top-k exactly. More than :data:`MAX_SHARDS` shards and
+    the next :meth:`extended` merges every shard after the first into one.
     """
 
     def __init__(
@@ -164,24 +171,33 @@ class VectorIndex:
         self.hnsw_m = _positive_int(hnsw_m, "hnsw_m")
         self.ef_construction = _positive_int(ef_construction, "ef_construction")
         self.ef_search = _positive_int(ef_search, "ef_search")
-        self._index: Any = None
+        self._shards: list[Any] | None = None  # FAISS indexes; None until built
 
     def __len__(self) -> int:
-        return 0 if self._index is None else int(self._index.ntotal)
+        return 0 if self._shards is None else sum(int(s.ntotal) for s in self._shards)
 
     def __repr__(self) -> str:
         return f"VectorIndex(dim={self.dim}, kind={self.kind.value!r}, size={len(self)})"
 
     @property
+    def shards(self) -> int:
+        """How many FAISS indexes hold the rows (0 before :meth:`build`)."""
+        return 0 if self._shards is None else len(self._shards)
+
+    @property
     def effective_kind(self) -> VectorIndexKind | None:
-        """``FLAT`` or ``HNSW`` once built (what ``auto`` chose); ``None`` before."""
-        if self._index is None:
+        """``FLAT`` or ``HNSW`` once built (what ``auto`` chose for the first shard); ``None`` before."""
+        if self._shards is None:
             return None
-        return VectorIndexKind.HNSW if isinstance(self._index, _faiss().IndexHNSW) else VectorIndexKind.FLAT
+        return _kind_of(self._shards[0])
 
     def build(self, vectors: np.ndarray) -> VectorIndex:
         """Index ``vectors`` (``(n, dim)``), replacing any previous contents. Returns ``self``."""
         vectors = _as_matrix(vectors, self.dim, "vectors")
+        self._shards = [self._new_shard(vectors)]
+        return self
+
+    def _new_shard(self, vectors: np.ndarray) -> Any:
         faiss = _faiss()
         kind = self.kind
         if kind is VectorIndexKind.AUTO:
@@ -194,25 +210,55 @@ class VectorIndex:
             index = faiss.IndexFlatIP(self.dim)
         if len(vectors):
             index.add(vectors)
-        self._index = index
-        return self
+        return index
 
-    def extended(self, vectors: np.ndarray) -> VectorIndex:
-        """A new index holding this one's vectors followed by ``vectors``; this one is left unchanged.
-
-        Copies the built FAISS index and adds to the copy (no graph rebuild for HNSW), so a writer
-        can extend the index that searches are reading.
-        """
-        vectors = _as_matrix(vectors, self.dim, "vectors")
+    def _twin(self, shards: list[Any]) -> VectorIndex:
         twin = VectorIndex(
             self.dim, kind=self.kind, hnsw_m=self.hnsw_m, ef_construction=self.ef_construction, ef_search=self.ef_search
         )
-        if self._index is None:
-            return twin.build(vectors)
-        twin._index = _faiss().clone_index(self._index)
-        if len(vectors):
-            twin._index.add(vectors)
+        twin._shards = [s for s in shards if s.ntotal] or shards[:1]
         return twin
+
+    def extended(self, vectors: np.ndarray) -> VectorIndex:
+        """A new index holding this one's rows followed by ``vectors``; this one is left unchanged.
+
+        The existing shards are shared, not copied; ``vectors`` become a new shard. When that
+        makes more than :data:`MAX_SHARDS`, every shard after the first (the small, recent ones)
+        is merged with them into one. So a writer can extend the index that searches are reading.
+        """
+        vectors = _as_matrix(vectors, self.dim, "vectors")
+        if self._shards is None:
+            return self._twin([]).build(vectors)
+        if not len(vectors):
+            return self._twin(list(self._shards))
+        shards = list(self._shards)
+        if len(shards) >= MAX_SHARDS:
+            tail = [_rows_of(s) for s in shards[1:]]
+            shards = shards[:1] + [self._new_shard(np.concatenate(tail + [vectors]))]
+        else:
+            shards.append(self._new_shard(vectors))
+        return self._twin(shards)
+
+    def kept(self, mask: np.ndarray) -> VectorIndex:
+        """A new index of the rows where ``mask`` is True (one entry per row); this one is unchanged.
+
+        Shards whose rows are all kept are shared; a shard that loses rows is rebuilt from the rows
+        it keeps (an HNSW shard is rebuilt as a graph, which takes a while at scale).
+        """
+        if self._shards is None:
+            raise CollectionError("cannot filter an index that was never built. Fix: call build() first")
+        mask = _check_allowed(mask, len(self))
+        shards, at = [], 0
+        for shard in self._shards:
+            part = mask[at: at + shard.ntotal]
+            at += shard.ntotal
+            if part.all():
+                shards.append(shard)
+            elif part.any():
+                shards.append(self._new_shard(_rows_of(shard)[part]))
+        if not shards:
+            return self._twin([]).build(np.zeros((0, self.dim), np.float32))
+        return self._twin(shards)
 
     def search(self, query: np.ndarray, k: int, *, allowed: np.ndarray | None = None) -> Ranked:
         """Top-``k`` rows by inner product for one query vector: ``(positions, scores)``, best first.
@@ -235,41 +281,20 @@ class VectorIndex:
         if n == 0 or len(queries) == 0:
             return _empty(len(queries))
         if allowed is not None:
-            return self._filtered(queries, k, _check_allowed(allowed, n))
-        k = min(k, n)
-        params = None
-        if self.effective_kind is VectorIndexKind.HNSW:
-            params = _faiss().SearchParametersHNSW(efSearch=max(self.ef_search, k))
-        scores, positions = self._index.search(queries, k, params=params)
-        return _pairs(scores, positions)
-
-    def _filtered(self, queries: np.ndarray, k: int, allowed: np.ndarray) -> list[Ranked]:
-        faiss = _faiss()
-        n, matches = len(allowed), int(allowed.sum())
-        if matches == 0:
-            return _empty(len(queries))
-        k = min(k, matches)
-        bits = np.packbits(allowed, bitorder="little")  # must outlive the searches below
-        selector = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits))
-        fraction = matches / n
-        if self.effective_kind is not VectorIndexKind.HNSW or fraction < FILTER_EXACT_FRACTION:
-            return self._exact(queries, k, selector)
-        beam = math.ceil(max(self.ef_search, k) / fraction)
-        params = faiss.SearchParametersHNSW(sel=selector, efSearch=beam)
-        results = _pairs(*self._index.search(queries, k, params=params))
-        short = [i for i, (positions, _) in enumerate(results) if len(positions) < k]
-        if short:
-            for i, pair in zip(short, self._exact(queries[short], k, selector)):
-                results[i] = pair
-        return results
-
-    def _exact(self, queries: np.ndarray, k: int, selector: Any) -> list[Ranked]:
-        """Exact search of the rows ``selector`` allows, over the flat vectors (HNSW's storage)."""
-        faiss = _faiss()
-        flat = self._index
-        if isinstance(flat, faiss.IndexHNSW):
-            flat = faiss.downcast_index(flat.storage)
-        return _pairs(*flat.search(queries, k, params=faiss.SearchParameters(sel=selector)))
+            allowed = _check_allowed(allowed, n)
+            if not allowed.any():
+                return _empty(len(queries))
+        per_shard, at = [], 0
+        for shard in self._shards:
+            size = int(shard.ntotal)
+            part = None if allowed is None else allowed[at: at + size]
+            if size and (part is None or part.any()):
+                results = _search_shard(shard, queries, k, part, self.ef_search)
+                per_shard.append([(positions + at, scores) for positions, scores in results])
+            at += size
+        if len(per_shard) == 1:
+            return per_shard[0]
+        return [_merge([shard[i] for shard in per_shard], k) for i in range(len(queries))]
 
     def save(self, path: str | os.PathLike[str]) -> Path | None:
         """Write an HNSW index to ``path`` in FAISS's native format, atomically; return the path.
@@ -277,13 +302,18 @@ class VectorIndex:
         Flat indexes are not written (returns ``None``): rebuilding one from the stored
         embeddings with :meth:`build` is as fast as reading it back, and avoids a second copy.
         """
-        if self._index is None:
+        if self._shards is None:
             raise CollectionError("cannot save an index that was never built. Fix: call build() first")
         if self.effective_kind is not VectorIndexKind.HNSW:
             return None
+        if len(self._shards) > 1:
+            raise CollectionError(
+                f"this index holds its rows in {len(self._shards)} shards (it was extended); only a single "
+                "HNSW graph is saved. Fix: build() a new index from all the vectors and save that"
+            )
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, lambda tmp: _faiss().write_index(self._index, str(tmp)))
+        atomic_write(path, lambda tmp: _faiss().write_index(self._shards[0], str(tmp)))
         return path
 
     @classmethod
@@ -311,5 +341,63 @@ class VectorIndex:
         loaded.hnsw_m = int(index.hnsw.nb_neighbors(1))
         loaded.ef_construction = int(index.hnsw.efConstruction)
         index.hnsw.efSearch = loaded.ef_search
-        loaded._index = index
+        loaded._shards = [index]
         return loaded
+
+
+MAX_SHARDS = 8
+"""At most this many FAISS indexes hold one :class:`VectorIndex`'s rows (see :meth:`VectorIndex.extended`)."""
+
+
+def _kind_of(index: Any) -> VectorIndexKind:
+    return VectorIndexKind.HNSW if isinstance(index, _faiss().IndexHNSW) else VectorIndexKind.FLAT
+
+
+def _rows_of(index: Any) -> np.ndarray:
+    """The vectors a flat or HNSW-flat FAISS index stores, as an ``(n, dim)`` copy."""
+    return index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d), np.float32)
+
+
+def _merge(results: list[Ranked], k: int) -> Ranked:
+    """One query's results from several shards (positions already global) → the top ``k``.
+
+    Shards are in row order and each is sorted best first; a stable sort keeps that order, so
+    among equal scores an earlier shard's rows come first.
+    """
+    positions = np.concatenate([p for p, _ in results])
+    scores = np.concatenate([s for _, s in results])
+    order = np.argsort(-scores, kind="stable")[:k]
+    return positions[order], scores[order]
+
+
+def _search_shard(index: Any, queries: np.ndarray, k: int, allowed: np.ndarray | None, ef_search: int) -> list[Ranked]:
+    """Top-``k`` of one FAISS index (``allowed``: its rows' mask, or None for all)."""
+    faiss = _faiss()
+    hnsw = isinstance(index, faiss.IndexHNSW)
+    if allowed is None or allowed.all():
+        k = min(k, int(index.ntotal))
+        params = faiss.SearchParametersHNSW(efSearch=max(ef_search, k)) if hnsw else None
+        return _pairs(*index.search(queries, k, params=params))
+    n, matches = len(allowed), int(allowed.sum())
+    k = min(k, matches)
+    bits = np.packbits(allowed, bitorder="little")  # must outlive the searches below
+    selector = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits))
+    fraction = matches / n
+    if not hnsw or fraction < FILTER_EXACT_FRACTION:
+        return _exact(index, queries, k, selector)
+    beam = math.ceil(max(ef_search, k) / fraction)
+    params = faiss.SearchParametersHNSW(sel=selector, efSearch=beam)
+    results = _pairs(*index.search(queries, k, params=params))
+    short = [i for i, (positions, _) in enumerate(results) if len(positions) < k]
+    if short:
+        for i, pair in zip(short, _exact(index, queries[short], k, selector)):
+            results[i] = pair
+    return results
+
+
+def _exact(index: Any, queries: np.ndarray, k: int, selector: Any) -> list[Ranked]:
+    """Exact search of the rows ``selector`` allows, over the flat vectors (HNSW's storage)."""
+    faiss = _faiss()
+    if isinstance(index, faiss.IndexHNSW):
+        index = faiss.downcast_index(index.storage)
+    return _pairs(*index.search(queries, k, params=faiss.SearchParameters(sel=selector)))
