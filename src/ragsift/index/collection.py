@@ -46,6 +46,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ragsift.errors import CollectionError, ConfigError, UnknownDocumentError
+from ragsift.index import graphs
 from ragsift.index.indexed_text import IndexedText
 from ragsift.index.records import RecordLog
 from ragsift.index.segments import DENSE, RowLog
@@ -130,6 +131,7 @@ class Collection(IndexedText):
         self.chunks: list[Chunk] = []
         self.parents: dict[str, Chunk] = {}
         self._dense_blocks: list[np.ndarray] | None = None  # the vectors, one block per write since the open
+        self._dense_dir: Path | None = None  # the committed dense/ that _dense_log describes (None: changed since)
         self.generation = 0
         self.data_dir: str | None = None
         self.created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -229,14 +231,15 @@ class Collection(IndexedText):
             for kind in RECORD_KINDS:
                 logs[kind], rows[kind] = RecordLog.load(gen_dir / kind, manifest["records"][kind])
             sparse = SparseIndex.load(gen_dir / "sparse", self._make_analyzer())
-            dense_log, embeddings = _load_dense(gen_dir / "dense", manifest.get("dense"))
+            dense_log, dense_blocks = _load_dense(gen_dir / "dense", manifest.get("dense"))
         except (OSError, ValueError, KeyError) as exc:
             raise CollectionError(f"cannot read generation {gen_dir}: {exc}") from exc
         chunks = [Chunk.from_dict(c) for c in rows["chunks"]]
         if len(sparse) != len(chunks):
             raise CollectionError(f"{gen_dir}: BM25 rows ({len(sparse)}) != chunks ({len(chunks)})")
-        if embeddings is not None and len(embeddings) != len(chunks):
-            raise CollectionError(f"{gen_dir}: vectors ({len(embeddings)}) != chunks ({len(chunks)})")
+        vectors = None if dense_blocks is None else sum(len(b) for b in dense_blocks)
+        if vectors is not None and vectors != len(chunks):
+            raise CollectionError(f"{gen_dir}: vectors ({vectors}) != chunks ({len(chunks)})")
         self.generation = manifest["generation"]
         self.data_dir = manifest["data_dir"]
         self.created = manifest.get("created", self.created)
@@ -249,7 +252,8 @@ class Collection(IndexedText):
         self.chunks = chunks
         self.parents = {c["id"]: Chunk.from_dict(c) for c in rows["parents"]}
         self.sparse = sparse
-        self._dense_blocks = None if embeddings is None else [embeddings]
+        self._dense_blocks = dense_blocks
+        self._dense_dir = None if dense_blocks is None else gen_dir / "dense"
         self._dense_log = dense_log
         self._vectors = None
         self._chunk_ids = None
@@ -315,23 +319,31 @@ class Collection(IndexedText):
 
     @property
     def vectors(self):
-        """The FAISS index over :attr:`embeddings`, built on first use (writes then extend it)."""
+        """The FAISS index over :attr:`embeddings`, built on first use (writes then extend it).
+
+        Built from the committed segments when nothing changed since they were read: one shard per
+        segment, large ones from their saved HNSW graphs (:mod:`ragsift.index.graphs`).
+        """
         if self._dense_blocks is None:
             raise ConfigError(f"collection {self.path} has no dense vectors")
         if self._vectors is None:
             from ragsift.index.vectors import VectorIndex
 
-            c = self.config
-            index = VectorIndex(
-                self.dense_dim,
-                kind=c.vector_index,
-                hnsw_m=c.hnsw_m,
-                ef_construction=c.ef_construction,
-                ef_search=c.ef_search,
-            )
-            index.build(np.ascontiguousarray(self.embeddings, dtype=np.float32))
+            index = None
+            if self._dense_dir is not None:
+                try:
+                    index = graphs.vector_index(self._dense_log, self._dense_dir, self._vector_options())
+                except (OSError, ValueError, CollectionError) as exc:  # e.g. a writer removed the generation
+                    log.info("building the vector index from memory: %s", exc)
+            if index is None:
+                index = VectorIndex(self.dense_dim, **self._vector_options())
+                index.build(np.ascontiguousarray(self.embeddings, dtype=np.float32))
             self._vectors = index
         return self._vectors
+
+    def _vector_options(self) -> dict[str, Any]:
+        c = self.config
+        return {"kind": c.vector_index, "hnsw_m": c.hnsw_m, "ef_construction": c.ef_construction, "ef_search": c.ef_search}
 
     def chunk(self, chunk_id: str) -> Chunk:
         """The indexed chunk with this id."""
@@ -389,6 +401,7 @@ class Collection(IndexedText):
         if self.config.dense:
             new = np.asarray(self.embedder.encode_documents(texts, show_progress=show_progress), np.float32)
             self._dense_blocks = [*(self._dense_blocks or []), new]
+            self._dense_dir = None
             self._dense_log.append(new)
             self._vectors = None if self._vectors is None else self._vectors.extended(new)
         self.chunks.extend(corpus.chunks)
@@ -457,6 +470,7 @@ class Collection(IndexedText):
                 at += len(block)
                 blocks.append(block if part.all() else np.asarray(block)[part])
             self._dense_blocks = [b for b in blocks if len(b)] or blocks[:1]
+            self._dense_dir = None
             self._dense_log.keep(keep)
             self._vectors = None if self._vectors is None else self._vectors.kept(keep)
         self._logs["chunks"].remove(c.id for c, k in zip(self.chunks, keep) if not k)
@@ -511,6 +525,8 @@ class Collection(IndexedText):
                 previous_dir / "dense" if previous_dir else None, tmp / "dense", stem,
                 lambda: np.asarray(self.embeddings, np.float32),
             )
+            graphs.carry_graphs(self._dense_log, previous_dir / "dense" if previous_dir else None, tmp / "dense",
+                                self._vector_options(), build=not self.defer_cleanup)
         manifest = {**self._manifest(generation, name), "records": records, "dense": dense}
         text = json.dumps(manifest, indent=2, ensure_ascii=False)
         (tmp / MANIFEST).write_text(text, encoding="utf-8")  # the copy `ragsift repair` restores from
@@ -520,6 +536,7 @@ class Collection(IndexedText):
         previous = self.generation
         atomic_write_text(self.path / MANIFEST, text)
         self.generation, self.data_dir = generation, name
+        self._dense_dir = None if dense is None else self.path / name / "dense"
         self._keep = {generation, previous}
         if not self.defer_cleanup:
             self.remove_old_generations()
@@ -531,13 +548,20 @@ class Collection(IndexedText):
             _ = self.vectors
 
     def write_caches(self) -> None:
-        """Write the derived data a deferred commit left out (the BM25 score matrix) into the live generation.
+        """Write the derived data a deferred commit left out into the live generation: the BM25
+        score matrix and the HNSW graphs of large vector segments (:mod:`ragsift.index.graphs`).
 
         Safe to run after answering: the files are written atomically, marker last, and a
         generation that was removed meanwhile is skipped. A reader without the cache computes it.
         """
         if self.data_dir is not None and self.chunks:
             self.sparse.save_scores(self.path / self.data_dir / "sparse")
+            dense = self.path / self.data_dir / "dense"
+            if self._dense_blocks is not None and dense.is_dir():
+                try:
+                    graphs.carry_graphs(self._dense_log, None, dense, self._vector_options(), build=True)
+                except (OSError, CollectionError) as exc:  # the generation was removed meanwhile
+                    log.info("HNSW graphs not written for %s: %s", dense, exc)
 
     def _manifest(self, generation: int, data_dir: str) -> dict[str, Any]:
         return {
@@ -577,13 +601,17 @@ SKIPPED_IDS_KEPT = 20
 
 
 def _load_dense(directory: Path, meta: dict[str, Any] | None):
-    """``(row log, vectors)`` of a generation's ``dense/`` (``(empty log, None)`` without vectors)."""
+    """``(row log, vector blocks)`` of a generation's ``dense/`` (``(empty log, None)`` without vectors).
+
+    The blocks are the live rows of each segment, memory-mapped where a segment is all live.
+    """
     if meta is not None:
-        return RowLog.load(DENSE, directory, meta)
+        log, blocks = RowLog.load(DENSE, directory, meta, joined=False)
+        return log, (blocks or None) if meta.get("segments") else None
     legacy = directory / "embeddings.npy"  # written before row segments: one array, all live
     if legacy.exists():
         embeddings = np.load(legacy, mmap_mode="r", allow_pickle=False)
-        return RowLog.single(DENSE, "embeddings", embeddings), embeddings
+        return RowLog.single(DENSE, "embeddings", embeddings), [embeddings]
     return RowLog(DENSE), None
 
 

@@ -187,10 +187,11 @@ class RowLog:
         return {"segments": [list(s) for s in self.segments]}
 
     @classmethod
-    def load(cls, codec, directory: Path, meta: dict[str, Any], *, mmap: bool = True) -> tuple["RowLog", Any]:
-        """Read a log written by :meth:`write`; return it and its live rows as one block.
+    def load(cls, codec, directory: Path, meta: dict[str, Any], *, mmap: bool = True, joined: bool = True) -> tuple["RowLog", Any]:
+        """Read a log written by :meth:`write`; return it and its live rows as one block
+        (``joined=False``: a list of blocks, one per segment that has live rows).
 
-        A single all-live dense segment is memory-mapped, not copied.
+        An all-live dense segment is memory-mapped, not copied.
         """
         log = cls(codec)
         try:
@@ -207,15 +208,15 @@ class RowLog:
         if sum(rows for _, rows in log.segments) != len(log.live):
             raise CollectionError(f"{directory}: {sum(r for _, r in log.segments)} rows but a liveness mask of {len(log.live)}")
         if not blocks:
-            return log, None
+            return log, None if joined else []
         if not log.live.all():
             parts, at = [], 0
             for block, (_, rows) in zip(blocks, log.segments):
                 part = log.live[at: at + rows]
                 at += rows
                 parts.append(block if part.all() else codec.select(block, part))
-            blocks = parts
-        return log, codec.concat(blocks)
+            blocks = [b for b in parts if codec.rows(b)]
+        return log, codec.concat(blocks) if joined else blocks
 
     @classmethod
     def single(cls, codec, stem: str, block, *, legacy: bool = False) -> "RowLog":

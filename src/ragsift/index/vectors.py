@@ -41,9 +41,11 @@ __all__ = [
     "AUTO_HNSW_THRESHOLD",
     "FILTER_EXACT_FRACTION",
     "MAX_SHARDS",
+    "REBUILD_DEAD_FRACTION",
     "VectorIndex",
     "VectorIndexKind",
     "exact_search",
+    "read_graph",
 ]
 
 AUTO_HNSW_THRESHOLD = 200_000
@@ -174,7 +176,7 @@ class VectorIndex:
         self._shards: list[Any] | None = None  # FAISS indexes; None until built
 
     def __len__(self) -> int:
-        return 0 if self._shards is None else sum(int(s.ntotal) for s in self._shards)
+        return 0 if self._shards is None else sum(s.size for s in self._shards)
 
     def __repr__(self) -> str:
         return f"VectorIndex(dim={self.dim}, kind={self.kind.value!r}, size={len(self)})"
@@ -189,7 +191,7 @@ class VectorIndex:
         """``FLAT`` or ``HNSW`` once built (what ``auto`` chose for the first shard); ``None`` before."""
         if self._shards is None:
             return None
-        return _kind_of(self._shards[0])
+        return _kind_of(self._shards[0].index)
 
     def build(self, vectors: np.ndarray) -> VectorIndex:
         """Index ``vectors`` (``(n, dim)``), replacing any previous contents. Returns ``self``."""
@@ -197,9 +199,30 @@ class VectorIndex:
         self._shards = [self._new_shard(vectors)]
         return self
 
-    def _new_shard(self, vectors: np.ndarray) -> Any:
+    @classmethod
+    def from_shards(cls, dim: int, shards: list[tuple[Any, np.ndarray | None]], **options) -> VectorIndex:
+        """An index over ready shards: ``(FAISS index, live mask or None)`` each, rows in order.
+
+        A shard's ``live`` mask (one entry per row it stores) hides rows deleted since it was
+        built, so a saved HNSW graph serves a collection whose rows were partly deleted. Use
+        :meth:`shard` to make the FAISS indexes. ``options`` as for the constructor.
+        """
+        index = cls(dim, **options)
+        made = []
+        for faiss_index, live in shards:
+            if faiss_index.d != index.dim:
+                raise CollectionError(f"a shard holds {faiss_index.d}-d vectors, the index {index.dim}-d")
+            made.append(_Shard(faiss_index, live))
+        index._shards = [s for s in made if s.size] or made[:1] or [_Shard(index._new_shard(np.zeros((0, dim), np.float32)))]
+        return index
+
+    def shard(self, vectors: np.ndarray, *, kind: VectorIndexKind | str | None = None) -> Any:
+        """A FAISS index over ``vectors`` as this index builds its shards (``kind``: override, e.g. ``hnsw``)."""
+        return self._new_shard(_as_matrix(vectors, self.dim, "vectors"), kind=kind).index
+
+    def _new_shard(self, vectors: np.ndarray, kind: VectorIndexKind | str | None = None) -> _Shard:
         faiss = _faiss()
-        kind = self.kind
+        kind = self.kind if kind is None else parse_enum(VectorIndexKind, kind, param="kind")
         if kind is VectorIndexKind.AUTO:
             kind = VectorIndexKind.HNSW if len(vectors) >= AUTO_HNSW_THRESHOLD else VectorIndexKind.FLAT
         if kind is VectorIndexKind.HNSW:
@@ -210,13 +233,13 @@ class VectorIndex:
             index = faiss.IndexFlatIP(self.dim)
         if len(vectors):
             index.add(vectors)
-        return index
+        return _Shard(index)
 
     def _twin(self, shards: list[Any]) -> VectorIndex:
         twin = VectorIndex(
             self.dim, kind=self.kind, hnsw_m=self.hnsw_m, ef_construction=self.ef_construction, ef_search=self.ef_search
         )
-        twin._shards = [s for s in shards if s.ntotal] or shards[:1]
+        twin._shards = [s for s in shards if s.size] or shards[:1]
         return twin
 
     def extended(self, vectors: np.ndarray) -> VectorIndex:
@@ -233,7 +256,7 @@ class VectorIndex:
             return self._twin(list(self._shards))
         shards = list(self._shards)
         if len(shards) >= MAX_SHARDS:
-            tail = [_rows_of(s) for s in shards[1:]]
+            tail = [s.rows() for s in shards[1:]]
             shards = shards[:1] + [self._new_shard(np.concatenate(tail + [vectors]))]
         else:
             shards.append(self._new_shard(vectors))
@@ -242,20 +265,21 @@ class VectorIndex:
     def kept(self, mask: np.ndarray) -> VectorIndex:
         """A new index of the rows where ``mask`` is True (one entry per row); this one is unchanged.
 
-        Shards whose rows are all kept are shared; a shard that loses rows is rebuilt from the rows
-        it keeps (an HNSW shard is rebuilt as a graph, which takes a while at scale).
+        Shards whose rows are all kept are shared. A flat shard that loses rows is rebuilt from the
+        rows it keeps; an HNSW shard hides them behind its live mask (a graph rebuild takes minutes
+        at scale) until more than :data:`REBUILD_DEAD_FRACTION` of its rows are hidden.
         """
         if self._shards is None:
             raise CollectionError("cannot filter an index that was never built. Fix: call build() first")
         mask = _check_allowed(mask, len(self))
         shards, at = [], 0
         for shard in self._shards:
-            part = mask[at: at + shard.ntotal]
-            at += shard.ntotal
+            part = mask[at: at + shard.size]
+            at += shard.size
             if part.all():
                 shards.append(shard)
             elif part.any():
-                shards.append(self._new_shard(_rows_of(shard)[part]))
+                shards.append(shard.without(part) or self._new_shard(shard.rows()[part]))
         if not shards:
             return self._twin([]).build(np.zeros((0, self.dim), np.float32))
         return self._twin(shards)
@@ -286,10 +310,10 @@ class VectorIndex:
                 return _empty(len(queries))
         per_shard, at = [], 0
         for shard in self._shards:
-            size = int(shard.ntotal)
+            size = shard.size
             part = None if allowed is None else allowed[at: at + size]
             if size and (part is None or part.any()):
-                results = _search_shard(shard, queries, k, part, self.ef_search)
+                results = shard.search(queries, k, part, self.ef_search)
                 per_shard.append([(positions + at, scores) for positions, scores in results])
             at += size
         if len(per_shard) == 1:
@@ -306,43 +330,49 @@ class VectorIndex:
             raise CollectionError("cannot save an index that was never built. Fix: call build() first")
         if self.effective_kind is not VectorIndexKind.HNSW:
             return None
-        if len(self._shards) > 1:
+        if len(self._shards) > 1 or self._shards[0].live is not None:
             raise CollectionError(
-                f"this index holds its rows in {len(self._shards)} shards (it was extended); only a single "
-                "HNSW graph is saved. Fix: build() a new index from all the vectors and save that"
+                f"this index holds its rows in {len(self._shards)} shard(s) (it was extended or rows were "
+                "deleted); only a single HNSW graph is saved. Fix: build() a new index from all the vectors and save that"
             )
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, lambda tmp: _faiss().write_index(self._shards[0], str(tmp)))
+        atomic_write(path, lambda tmp: _faiss().write_index(self._shards[0].index, str(tmp)))
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, dim: int, ef_search: int = 64) -> VectorIndex:
         """Read an HNSW index written by :meth:`save` and check it matches ``dim``."""
-        path = Path(path)
-        if not path.is_file():
-            raise CollectionError(
-                f"no vector index file at {path}. Flat indexes are not saved: rebuild them with "
-                "VectorIndex(dim, kind='flat').build(embeddings)"
-            )
-        faiss = _faiss()
-        try:
-            index = faiss.read_index(str(path))
-        except RuntimeError as exc:
-            raise CollectionError(f"{path} is not a readable FAISS index ({exc})") from exc
-        if not isinstance(index, faiss.IndexHNSW) or index.metric_type != faiss.METRIC_INNER_PRODUCT:
-            raise CollectionError(f"{path} is not an inner-product HNSW index written by VectorIndex.save")
-        if index.d != dim:
-            raise CollectionError(
-                f"{path} holds {index.d}-d vectors but dim={dim} was expected. Fix: load it with "
-                "the dimension of the embedding model that built it, or rebuild the index"
-            )
+        index = read_graph(path, dim=dim, ef_search=ef_search)
         loaded = cls(dim, kind=VectorIndexKind.HNSW, ef_search=ef_search)
         loaded.hnsw_m = int(index.hnsw.nb_neighbors(1))
         loaded.ef_construction = int(index.hnsw.efConstruction)
-        index.hnsw.efSearch = loaded.ef_search
-        loaded._shards = [index]
+        loaded._shards = [_Shard(index)]
         return loaded
+
+
+def read_graph(path: str | os.PathLike[str], *, dim: int, ef_search: int = 64) -> Any:
+    """The FAISS HNSW index :meth:`VectorIndex.save` wrote at ``path``, checked (inner product, ``dim``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CollectionError(
+            f"no vector index file at {path}. Flat indexes are not saved: rebuild them with "
+            "VectorIndex(dim, kind='flat').build(embeddings)"
+        )
+    faiss = _faiss()
+    try:
+        index = faiss.read_index(str(path))
+    except RuntimeError as exc:
+        raise CollectionError(f"{path} is not a readable FAISS index ({exc})") from exc
+    if not isinstance(index, faiss.IndexHNSW) or index.metric_type != faiss.METRIC_INNER_PRODUCT:
+        raise CollectionError(f"{path} is not an inner-product HNSW index written by VectorIndex.save")
+    if index.d != dim:
+        raise CollectionError(
+            f"{path} holds {index.d}-d vectors but dim={dim} was expected. Fix: load it with "
+            "the dimension of the embedding model that built it, or rebuild the index"
+        )
+    index.hnsw.efSearch = ef_search
+    return index
 
 
 MAX_SHARDS = 8
@@ -353,9 +383,54 @@ def _kind_of(index: Any) -> VectorIndexKind:
     return VectorIndexKind.HNSW if isinstance(index, _faiss().IndexHNSW) else VectorIndexKind.FLAT
 
 
-def _rows_of(index: Any) -> np.ndarray:
-    """The vectors a flat or HNSW-flat FAISS index stores, as an ``(n, dim)`` copy."""
-    return index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d), np.float32)
+REBUILD_DEAD_FRACTION = 1 / 3
+"""An HNSW shard whose live mask hides more than this fraction of its rows is rebuilt (:meth:`VectorIndex.kept`)."""
+
+
+class _Shard:
+    """One FAISS index and which of its stored rows are live (``None``: all)."""
+
+    def __init__(self, index: Any, live: np.ndarray | None = None):
+        self.index = index
+        if live is not None:
+            live = np.asarray(live, dtype=bool)
+            if live.shape != (index.ntotal,):
+                raise CollectionError(f"a live mask of {live.shape} for a shard of {index.ntotal} rows")
+            if live.all():
+                live = None
+        self.live = live
+        self.size = int(index.ntotal if live is None else live.sum())
+        self._stored = None if live is None else np.flatnonzero(live)  # live position → stored row
+        self._rank = None if live is None else np.cumsum(live) - 1  # stored row → live position
+
+    def rows(self) -> np.ndarray:
+        """The live vectors, as an ``(n, dim)`` copy."""
+        index = self.index
+        if not index.ntotal:
+            return np.zeros((0, index.d), np.float32)
+        rows = index.reconstruct_n(0, index.ntotal)
+        return rows if self.live is None else rows[self.live]
+
+    def without(self, keep: np.ndarray) -> _Shard | None:
+        """This HNSW shard with the live rows where ``keep`` is False hidden; None for a flat shard or too many hidden."""
+        if not isinstance(self.index, _faiss().IndexHNSW):
+            return None
+        live = np.ones(self.index.ntotal, dtype=bool) if self.live is None else self.live.copy()
+        live[np.flatnonzero(live)[~keep]] = False
+        if 1 - live.sum() / len(live) > REBUILD_DEAD_FRACTION:
+            return None
+        return _Shard(self.index, live)
+
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None, ef_search: int) -> list[Ranked]:
+        """Top-``k`` live rows (``allowed``: a mask over them, or None), positions over the live rows."""
+        if self.live is None:
+            return _search_shard(self.index, queries, k, allowed, ef_search)
+        stored_allowed = self.live
+        if allowed is not None:
+            stored_allowed = np.zeros(self.index.ntotal, dtype=bool)
+            stored_allowed[self._stored[allowed]] = True
+        results = _search_shard(self.index, queries, k, stored_allowed, ef_search)
+        return [(self._rank[positions], scores) for positions, scores in results]
 
 
 def _merge(results: list[Ranked], k: int) -> Ranked:
