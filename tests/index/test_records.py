@@ -25,7 +25,8 @@ def test_small_appends_link_old_segments_and_write_only_new_rows(tmp_path):
     assert [name for name, _ in meta["segments"]] == ["seg-000001.jsonl", "seg-000002.jsonl"]
     assert (tmp_path / "g2" / "seg-000001.jsonl").stat().st_nlink == 2  # hard-linked, not copied
     assert sum(1 for _ in open(tmp_path / "g2" / "seg-000002.jsonl")) == 1
-    loaded, live = RecordLog.load(tmp_path / "g2", meta)
+    loaded = RecordLog.load(tmp_path / "g2", meta)
+    live = list(loaded.rows())
     assert [r["id"] for r in live][-1] == "new" and len(live) == 101
 
 
@@ -39,7 +40,7 @@ def test_replace_and_delete_keep_only_live_versions(tmp_path):
     log.append(rows("d", "d", tag="twice"))  # replaced within the same batch: one live copy
     meta = write_gen(log, tmp_path, 2, [])
     assert len(meta["segments"]) == 2  # 3 dead lines of 16: no compaction
-    _, live = RecordLog.load(tmp_path / "g2", meta)
+    live = list(RecordLog.load(tmp_path / "g2", meta).rows())
     assert [(r["id"], r["tag"]) for r in live if not r["id"].startswith("x")] == [("a", "v1"), ("b", "v2"), ("d", "twice")]
 
 
@@ -50,5 +51,44 @@ def test_many_dead_lines_trigger_compaction(tmp_path):
     log.remove(["a", "b"])
     meta = write_gen(log, tmp_path, 2, rows("c"))
     assert meta["segments"] == [["seg-000002.jsonl", 1]]
-    loaded, live = RecordLog.load(tmp_path / "g2", meta)
-    assert live == rows("c") and np.all(loaded.live)
+    loaded = RecordLog.load(tmp_path / "g2", meta)
+    assert list(loaded.rows()) == rows("c") and np.all(loaded.live)
+
+
+def test_records_are_read_lazily_by_id_row_and_column(tmp_path):
+    log = RecordLog(("id", "doc_id"))
+    first = [{"id": f"c{i}", "doc_id": f"d{i // 2}", "text": f"text {i}"} for i in range(10)]
+    log.append(first)
+    write_gen(log, tmp_path, 1, first)
+    log.remove(["c3"])
+    log.append([{"id": "c10", "doc_id": "d9", "text": "pending"}])
+    # before the write: the pending record is visible by id, row and column
+    assert log.get("c10")["text"] == "pending" and log.row(9)["id"] == "c10"
+    assert log.column("doc_id")[-2:] == ["d4", "d9"] and "c3" not in log
+    meta = write_gen(log, tmp_path, 2, [])
+    for name, _ in meta["segments"]:  # each segment has its sidecars
+        assert (tmp_path / "g2" / f"{name}.offsets.npy").is_file() and (tmp_path / "g2" / f"{name}.cols.json").is_file()
+    loaded = RecordLog.load(tmp_path / "g2", meta, ("id", "doc_id"))
+    assert len(loaded) == 10 and loaded.column("id") == [f"c{i}" for i in range(11) if i != 3]
+    assert loaded.get("c7") == first[7] and loaded.row(3)["id"] == "c4"
+    import shutil
+
+    shutil.rmtree(tmp_path / "g2")  # a writer removed the generation: what was opened stays readable
+    assert loaded.get("c10")["text"] == "pending"
+
+
+def test_segments_without_sidecars_are_scanned_and_get_them_on_the_next_write(tmp_path):
+    import json
+
+    g1 = tmp_path / "g1"
+    g1.mkdir()
+    records = [{"id": f"r{i}", "text": "é" * i} for i in range(5)]  # multi-byte text: offsets are bytes
+    (g1 / "seg-000001.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    np.save(g1 / "live.npy", np.ones(5, dtype=bool))
+    log = RecordLog.load(g1, {"segments": [["seg-000001.jsonl", 5]]})
+    assert log.get("r4") == records[4] and log.row(2) == records[2]
+    log.append([{"id": "r5", "text": "new"}])
+    meta = write_gen(log, tmp_path, 2, [])
+    assert (tmp_path / "g2" / "seg-000001.jsonl.offsets.npy").is_file()
+    again = RecordLog.load(tmp_path / "g2", meta)
+    assert [r["id"] for r in again.rows()] == [f"r{i}" for i in range(6)]

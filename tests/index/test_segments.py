@@ -268,5 +268,5 @@ def test_many_small_writes_merge_the_recent_segments_not_the_first(tmp_path):
     assert (tmp_path / "g100" / "dense" / "s000.npy").stat().st_ino == (tmp_path / "g0" / "dense" / "s000.npy").stat().st_ino
     _, loaded = RowLog.load(DENSE, src / "dense", meta)
     np.testing.assert_array_equal(loaded, current)
-    _, live_rows = RecordLog.load(src / "records", rec_meta)
+    live_rows = RecordLog.load(src / "records", rec_meta).rows()
     assert [r["n"] for r in live_rows] == [i for i in range(300) if i != 210]

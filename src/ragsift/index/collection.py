@@ -39,25 +39,27 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 from ragsift.errors import CollectionError, ConfigError, UnknownDocumentError
+from ragsift.files import atomic_write_text, fsync_dir, fsync_tree
 from ragsift.index import graphs
 from ragsift.index.indexed_text import IndexedText
+from ragsift.index.record_views import ChunkRows, DocumentView, ParentView
 from ragsift.index.records import RecordLog
 from ragsift.index.segments import DENSE, RowLog
 from ragsift.index.sparse import BM25Params, SparseIndex
-from ragsift.files import atomic_write_text, fsync_dir, fsync_tree
 from ragsift.index.store import DEFAULT_LOCK_TIMEOUT, remove_tree, writer_lock
 from ragsift.ingest import ChunkingConfig, chunk_documents
 from ragsift.ingest.limits import DEFAULT_LIMITS, DocumentLimits
 from ragsift.types import Chunk, Document, passage_text
 
-__all__ = ["Collection", "CollectionConfig", "FORMAT", "VERSION"]
+__all__ = ["FORMAT", "VERSION", "Collection", "CollectionConfig"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,8 @@ FORMAT = "ragsift-collection"
 VERSION = 1
 MANIFEST = "manifest.json"
 RECORD_KINDS = ("documents", "chunks", "parents")
+#: The fields of each record kind kept in memory (the rest is read from disk when asked for).
+RECORD_COLUMNS = {"documents": ("id",), "chunks": ("id", "doc_id", "metadata"), "parents": ("id", "doc_id")}
 OPEN_ATTEMPTS = 5
 """Times :meth:`Collection.open` re-reads the manifest when a writer replaced the generation it was reading."""
 REPAIR_HINT = "Fix: `ragsift repair {path}` restores the newest complete generation (it says what it found first)"
@@ -99,7 +103,7 @@ class CollectionConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "CollectionConfig":
+    def from_dict(cls, d: dict[str, Any]) -> CollectionConfig:
         known = set(cls.__dataclass_fields__)
         unknown = set(d) - known
         if unknown:
@@ -127,9 +131,6 @@ class Collection(IndexedText):
         self.defer_cleanup = False  # True: old generations are removed by remove_old_generations() later
         self._keep: set[int] = set()  # the last commit's live and previous generations
         self.limits = limits
-        self.documents: dict[str, Document] = {}
-        self.chunks: list[Chunk] = []
-        self.parents: dict[str, Chunk] = {}
         self._dense_blocks: list[np.ndarray] | None = None  # the vectors, one block per write since the open
         self._dense_dir: Path | None = None  # the committed dense/ that _dense_log describes (None: changed since)
         self.generation = 0
@@ -139,14 +140,14 @@ class Collection(IndexedText):
         self.skipped_empty: dict[str, Any] = {"count": 0, "ids": []}  # empty documents skipped by add()
         self._embedder = embedder
         self._vectors = None
-        self._chunk_ids: dict[str, Chunk] | None = None
-        self._logs = {kind: RecordLog() for kind in RECORD_KINDS}
+        self._logs = _new_logs()
+        self._views: dict[str, Any] = {}
         self._dense_log = RowLog(DENSE)
         self.sparse = SparseIndex(self._make_analyzer(), BM25Params(config.k1, config.b))
 
     # ------------------------------------------------------------------ open / create
     @classmethod
-    def create(cls, path: str | os.PathLike, config: CollectionConfig | None = None, **options) -> "Collection":
+    def create(cls, path: str | os.PathLike, config: CollectionConfig | None = None, **options) -> Collection:
         """A new, empty collection at ``path`` (written on the first :meth:`add`).
 
         ``options``: ``embedder``, ``lock_timeout``, ``limits`` (see the class). A directory that
@@ -165,7 +166,7 @@ class Collection(IndexedText):
         return (Path(path) / MANIFEST).is_file()
 
     @classmethod
-    def open(cls, path: str | os.PathLike, **options) -> "Collection":
+    def open(cls, path: str | os.PathLike, **options) -> Collection:
         """Open the collection at ``path`` as of its live generation (``options`` as for :meth:`create`).
 
         A writer may replace the live generation while it is being read; the new manifest is then
@@ -227,38 +228,33 @@ class Collection(IndexedText):
         """Read the generation ``manifest`` names; the object changes only when all of it was read."""
         gen_dir = self.path / manifest["data_dir"]
         try:
-            rows, logs = {}, {}
+            logs = {}
             for kind in RECORD_KINDS:
-                logs[kind], rows[kind] = RecordLog.load(gen_dir / kind, manifest["records"][kind])
+                logs[kind] = RecordLog.load(gen_dir / kind, manifest["records"][kind], RECORD_COLUMNS[kind])
             sparse = SparseIndex.load(gen_dir / "sparse", self._make_analyzer())
             dense_log, dense_blocks = _load_dense(gen_dir / "dense", manifest.get("dense"))
         except (OSError, ValueError, KeyError) as exc:
             raise CollectionError(f"cannot read generation {gen_dir}: {exc}") from exc
-        chunks = [Chunk.from_dict(c) for c in rows["chunks"]]
-        if len(sparse) != len(chunks):
-            raise CollectionError(f"{gen_dir}: BM25 rows ({len(sparse)}) != chunks ({len(chunks)})")
+        chunks = len(logs["chunks"])
+        if len(sparse) != chunks:
+            raise CollectionError(f"{gen_dir}: BM25 rows ({len(sparse)}) != chunks ({chunks})")
         vectors = None if dense_blocks is None else sum(len(b) for b in dense_blocks)
-        if vectors is not None and vectors != len(chunks):
-            raise CollectionError(f"{gen_dir}: vectors ({vectors}) != chunks ({len(chunks)})")
+        if vectors is not None and vectors != chunks:
+            raise CollectionError(f"{gen_dir}: vectors ({vectors}) != chunks ({chunks})")
         self.generation = manifest["generation"]
         self.data_dir = manifest["data_dir"]
         self.created = manifest.get("created", self.created)
         self.chunk_size_note = manifest.get("chunk_size_note")
         self.skipped_empty = manifest.get("skipped_empty") or {"count": 0, "ids": []}
         self._logs = logs
-        self.documents = {
-            d["id"]: Document(d["id"], d["text"], d.get("title", ""), d.get("metadata", {})) for d in rows["documents"]
-        }
-        self.chunks = chunks
-        self.parents = {c["id"]: Chunk.from_dict(c) for c in rows["parents"]}
+        self._views = {}
         self.sparse = sparse
         self._dense_blocks = dense_blocks
         self._dense_dir = None if dense_blocks is None else gen_dir / "dense"
         self._dense_log = dense_log
         self._vectors = None
-        self._chunk_ids = None
 
-    def fork(self) -> "Collection":
+    def fork(self) -> Collection:
         """A second object over the same collection that a write can change while this one keeps serving.
 
         The copy shares what a write never changes in place (the config, the embedder, the
@@ -268,11 +264,8 @@ class Collection(IndexedText):
         """
         twin = object.__new__(type(self))
         twin.__dict__.update(self.__dict__)
-        twin.documents = dict(self.documents)
-        twin.chunks = list(self.chunks)
-        twin.parents = dict(self.parents)
-        twin._chunk_ids = None if self._chunk_ids is None else dict(self._chunk_ids)
         twin._logs = {kind: log.copy() for kind, log in self._logs.items()}
+        twin._views = {}
         twin._dense_log = self._dense_log.copy()
         twin._dense_blocks = None if self._dense_blocks is None else list(self._dense_blocks)
         twin.sparse = self.sparse.copy()
@@ -299,6 +292,27 @@ class Collection(IndexedText):
         return True
 
     # ------------------------------------------------------------------ components
+    @property
+    def documents(self) -> DocumentView:
+        """``id → Document`` (read from disk when asked for)."""
+        return self._view("documents", DocumentView)
+
+    @property
+    def chunks(self) -> ChunkRows:
+        """The indexed chunks in row order (ids, document ids and metadata in memory; texts read when asked for)."""
+        return self._view("chunks", ChunkRows)
+
+    @property
+    def parents(self) -> ParentView:
+        """``id → parent Chunk`` in parent–child collections (empty otherwise)."""
+        return self._view("parents", ParentView)
+
+    def _view(self, kind: str, cls):
+        view = self._views.get(kind)
+        if view is None:
+            view = self._views[kind] = cls(self._logs[kind])
+        return view
+
     @property
     def embeddings(self) -> np.ndarray | None:
         """Every chunk's L2-normalized vector, one row per chunk (``None`` without dense vectors).
@@ -347,9 +361,8 @@ class Collection(IndexedText):
 
     def chunk(self, chunk_id: str) -> Chunk:
         """The indexed chunk with this id."""
-        if self._chunk_ids is None:
-            self._chunk_ids = {c.id: c for c in self.chunks}
-        return self._chunk_ids[chunk_id]
+        rows = self.chunks
+        return rows[rows.position(chunk_id)]
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -404,14 +417,10 @@ class Collection(IndexedText):
             self._dense_dir = None
             self._dense_log.append(new)
             self._vectors = None if self._vectors is None else self._vectors.extended(new)
-        self.chunks.extend(corpus.chunks)
-        if self._chunk_ids is not None:
-            self._chunk_ids.update((c.id, c) for c in corpus.chunks)
-        self.parents.update({p.id: p for p in corpus.parents})
-        self.documents.update({d.id: d for d in docs})
         self._logs["documents"].append(d.to_dict() for d in docs)
         self._logs["chunks"].append(c.to_dict() for c in corpus.chunks)
         self._logs["parents"].append(p.to_dict() for p in corpus.parents)
+        self._views = {}
         self._commit()
         return {"added": len(docs) - len(replaced_ids), "replaced": len(replaced_ids), "chunks": len(corpus.chunks)}
 
@@ -461,7 +470,8 @@ class Collection(IndexedText):
     def _drop_documents(self, ids: set[str]) -> None:
         if not ids:
             return
-        keep = np.fromiter((c.doc_id not in ids for c in self.chunks), dtype=bool, count=len(self.chunks))
+        rows = self.chunks
+        keep = np.fromiter((d not in ids for d in rows.doc_ids), dtype=bool, count=len(rows))
         self.sparse.keep(keep)
         if self._dense_blocks is not None:
             blocks, at = [], 0
@@ -473,17 +483,10 @@ class Collection(IndexedText):
             self._dense_dir = None
             self._dense_log.keep(keep)
             self._vectors = None if self._vectors is None else self._vectors.kept(keep)
-        self._logs["chunks"].remove(c.id for c, k in zip(self.chunks, keep) if not k)
-        self._logs["parents"].remove(pid for pid, p in self.parents.items() if p.doc_id in ids)
+        self._logs["chunks"].remove([cid for cid, k in zip(rows.ids, keep) if not k])
+        self._logs["parents"].remove(self.parents.ids_of_documents(ids))
         self._logs["documents"].remove(ids)
-        if self._chunk_ids is not None:
-            for c, k in zip(self.chunks, keep):
-                if not k:
-                    del self._chunk_ids[c.id]
-        self.chunks = [c for c, k in zip(self.chunks, keep) if k]
-        self.parents = {pid: p for pid, p in self.parents.items() if p.doc_id not in ids}
-        for i in ids:
-            self.documents.pop(i, None)
+        self._views = {}
 
     def _rollback(self) -> None:
         if self.exists(self.path):
@@ -505,9 +508,9 @@ class Collection(IndexedText):
         tmp.mkdir()
         previous_dir = self.path / self.data_dir if self.data_dir else None
         live_rows = {
-            "documents": lambda: (d.to_dict() for d in self.documents.values()),
-            "chunks": lambda: (c.to_dict() for c in self.chunks),
-            "parents": lambda: (p.to_dict() for p in self.parents.values()),
+            "documents": self._logs["documents"].rows,
+            "chunks": self._logs["chunks"].rows,
+            "parents": self._logs["parents"].rows,
         }
         records = {
             kind: self._logs[kind].write(
@@ -613,6 +616,10 @@ def _load_dense(directory: Path, meta: dict[str, Any] | None):
         embeddings = np.load(legacy, mmap_mode="r", allow_pickle=False)
         return RowLog.single(DENSE, "embeddings", embeddings), [embeddings]
     return RowLog(DENSE), None
+
+
+def _new_logs() -> dict[str, RecordLog]:
+    return {kind: RecordLog(RECORD_COLUMNS[kind]) for kind in RECORD_KINDS}
 
 
 def generation_dirs(path: Path) -> list[tuple[int, Path]]:

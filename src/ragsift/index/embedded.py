@@ -47,13 +47,14 @@ class _CollectionRows:
         stamp = (self.collection.generation, id(chunks), len(chunks))
         with self._lock:
             if self._stamp != stamp:
-                self._masks, self._stamp = RowMasks([c.metadata for c in chunks]), stamp
+                self._masks, self._stamp = RowMasks(chunks.metadata), stamp
             masks = self._masks
         return masks.mask(filters)
 
 
 def _ranking(chunks, positions: np.ndarray, scores: np.ndarray) -> Ranking:
-    return [(chunks[p].id, float(s)) for p, s in zip(positions, scores)]
+    ids = chunks.ids
+    return [(ids[p], float(s)) for p, s in zip(positions, scores)]
 
 
 class BM25Retriever(Retriever):

@@ -6,19 +6,25 @@ import contextlib
 import json
 import shutil
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
+
+import numpy as np
 
 from ragsift.errors import CollectionBusyError, CollectionError
 
-__all__ = ["write_jsonl", "read_jsonl", "writer_lock", "remove_tree", "DEFAULT_LOCK_TIMEOUT"]
+__all__ = ["DEFAULT_LOCK_TIMEOUT", "read_jsonl", "remove_tree", "write_jsonl", "writer_lock"]
 
 
-def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
+def write_jsonl(path: Path, rows: Iterable[dict]) -> np.ndarray:
+    """Write ``rows`` as JSON Lines; return the byte offset of each line, then the file size."""
+    offsets = [0]
+    with open(path, "wb") as fh:
         for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False))
-            fh.write("\n")
+            line = json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n"
+            fh.write(line)
+            offsets.append(offsets[-1] + len(line))
+    return np.asarray(offsets, dtype=np.int64)
 
 
 def read_jsonl(path: Path) -> Iterator[dict]:
