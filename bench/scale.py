@@ -39,7 +39,6 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-
 from service_write import cpu_model  # bench/ is on sys.path when a script of it runs
 
 RESULTS = Path(__file__).parent / "results"
@@ -237,6 +236,11 @@ def main() -> None:
         exists = "://" not in args.dir and (Path(args.dir) / "manifest.json").exists()
         build = {"reused": True} if args.reuse and exists else child(args, "build")
         serve = child(args, "serve")
+        if server is not None:  # the Milvus server's own memory and disk, next to the client's
+            status = Path(f"/proc/{server.proc.pid}/status").read_text().splitlines()
+            rss = {k: int(v.split()[0]) / 1024 for k, _, v in (line.partition(":") for line in status) if k in ("VmRSS", "VmHWM")}
+            serve["server_rss_mb"], serve["server_peak_rss_mb"] = round(rss["VmRSS"], 1), round(rss["VmHWM"], 1)
+            build["disk_mb"] = disk_mb(str(server.data_dir))
     finally:
         if server is not None:
             server.stop()
@@ -260,8 +264,10 @@ def main() -> None:
         ("hybrid p50 / p95", f"{serve['hybrid_p50_ms']} / {serve['hybrid_p95_ms']} ms"),
         ("add one document (3 in a row)", " / ".join(f"{a} ms" for a in serve["add_one_ms"])),
         ("added document found", str(serve["added_doc_found"])),
-        ("disk", f"{build.get('disk_mb', '–')} MB" if args.backend == "embedded" else "(in Milvus)"),
+        ("disk", f"{build.get('disk_mb', '–')} MB" + (" (milvus-lite data directory)" if server else "")),
     ]
+    if "server_rss_mb" in serve:
+        rows.append(("milvus-lite server RSS now / peak", f"{serve['server_rss_mb']} / {serve['server_peak_rss_mb']} MB"))
     md = (f"{args.chunks:,} chunks ({args.backend}), ~{args.words} words each, {args.queries} queries. "
           f"CPU: {meta['cpu']} ({meta['cores']} cores), load average before {load_before[0]:.2f}, after "
           f"{meta['loadavg_after'][0]:.2f}.\n\n| measure | value |\n|---|---|\n"

@@ -20,6 +20,7 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -103,14 +104,16 @@ def expected_state(logs: list[list[dict]]) -> dict[str, str]:
 
 
 def serve(path, port, env):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ragsift.cli", "serve", "--collection", str(path), "--reranker-type", "none",
-         "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
-    )
+    log = Path(path).parent / f"serve-{port}.log"  # a file, not a pipe: an unread pipe would block the server
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ragsift.cli", "serve", "--collection", str(path), "--reranker-type", "none",
+             "--port", str(port)],
+            stdout=subprocess.DEVNULL, stderr=fh, text=True, env=env,
+        )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read()
+        assert proc.poll() is None, log.read_text()[-2000:]
         try:
             if httpx.get(f"http://127.0.0.1:{port}/v1/health/ready", timeout=2).status_code == 200:
                 return proc

@@ -291,3 +291,14 @@ def test_from_shards_takes_saved_graphs_with_live_masks(tmp_path, data, hnsw):
     assert positions.tolist() == [1992]  # the third tail row comes after the 1990 live graph rows
     with pytest.raises(CollectionError, match="live mask"):
         VectorIndex.from_shards(64, [(graph, np.ones(3, dtype=bool))])
+
+
+def test_an_hnsw_build_with_progress_shows_a_bar_and_builds_the_same_kind_of_graph(capsys):
+    from ragsift.index.vectors import GRAPH_BATCH
+
+    vectors = unit_rows(GRAPH_BATCH + 500, 8, seed=14)
+    index = VectorIndex(8, kind="hnsw", ef_construction=16, hnsw_m=8).build(vectors, show_progress=True)
+    assert "HNSW graph" in capsys.readouterr().err
+    assert len(index) == GRAPH_BATCH + 500 and index.effective_kind is VectorIndexKind.HNSW
+    queries = vectors[-20:]  # rows of the last batch find themselves
+    assert [p[0] for p, _ in index.search_many(queries, 1)] == list(range(GRAPH_BATCH + 480, GRAPH_BATCH + 500))

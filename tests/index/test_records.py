@@ -92,3 +92,13 @@ def test_segments_without_sidecars_are_scanned_and_get_them_on_the_next_write(tm
     assert (tmp_path / "g2" / "seg-000001.jsonl.offsets.npy").is_file()
     again = RecordLog.load(tmp_path / "g2", meta)
     assert [r["id"] for r in again.rows()] == [f"r{i}" for i in range(6)]
+
+
+def test_position_of_an_id_follows_deletes_and_appends(tmp_path):
+    log = RecordLog()
+    log.append(rows(*[f"r{i}" for i in range(6)]))
+    write_gen(log, tmp_path, 1, rows(*[f"r{i}" for i in range(6)]))
+    log.remove(["r1", "r4"])
+    log.append(rows("r6", "r2"))  # r2 replaced: it moves to the end
+    assert [log.row(i)["id"] for i in range(len(log))] == ["r0", "r3", "r5", "r6", "r2"]
+    assert {rid: log.position(rid) for rid in ("r0", "r3", "r5", "r6", "r2")} == {"r0": 0, "r3": 1, "r5": 2, "r6": 3, "r2": 4}

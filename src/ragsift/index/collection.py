@@ -421,7 +421,7 @@ class Collection(IndexedText):
         self._logs["chunks"].append(c.to_dict() for c in corpus.chunks)
         self._logs["parents"].append(p.to_dict() for p in corpus.parents)
         self._views = {}
-        self._commit()
+        self._commit(show_progress=show_progress)
         return {"added": len(docs) - len(replaced_ids), "replaced": len(replaced_ids), "chunks": len(corpus.chunks)}
 
     def delete(self, ids: Sequence[str], *, missing_ok: bool = False) -> int:
@@ -497,7 +497,7 @@ class Collection(IndexedText):
             )
             self.__dict__.update(fresh.__dict__)
 
-    def _commit(self) -> None:
+    def _commit(self, *, show_progress: bool = False) -> None:
         """Write a complete new generation, then swap the manifest atomically (writer lock held)."""
         self.path.mkdir(parents=True, exist_ok=True)
         self._sweep_temporaries()
@@ -529,7 +529,7 @@ class Collection(IndexedText):
                 lambda: np.asarray(self.embeddings, np.float32),
             )
             graphs.carry_graphs(self._dense_log, previous_dir / "dense" if previous_dir else None, tmp / "dense",
-                                self._vector_options(), build=not self.defer_cleanup)
+                                self._vector_options(), build=not self.defer_cleanup, show_progress=show_progress)
         manifest = {**self._manifest(generation, name), "records": records, "dense": dense}
         text = json.dumps(manifest, indent=2, ensure_ascii=False)
         (tmp / MANIFEST).write_text(text, encoding="utf-8")  # the copy `ragsift repair` restores from

@@ -60,7 +60,9 @@ def _stored(directory: Path, stem: str) -> np.ndarray:
     return np.load(directory / f"{stem}.npy", mmap_mode="r", allow_pickle=False)
 
 
-def carry_graphs(dense_log: RowLog, src: Path | None, dst: Path, options: dict[str, Any], *, build: bool) -> int:
+def carry_graphs(
+    dense_log: RowLog, src: Path | None, dst: Path, options: dict[str, Any], *, build: bool, show_progress: bool = False
+) -> int:
     """Give every segment in ``dst`` that wants one its graph: hard-linked from ``src`` (the previous
     generation's ``dense/``) when there, else built from the segment when ``build``. Returns how many were built."""
     total = sum(rows for _, rows in dense_log.segments)
@@ -77,7 +79,7 @@ def carry_graphs(dense_log: RowLog, src: Path | None, dst: Path, options: dict[s
         elif build:
             index = VectorIndex(int(_stored(dst, stem).shape[1]), **{**options, "kind": "hnsw"})
             log.info("building the HNSW graph of %s (%d vectors)", stem, rows)
-            index.build(np.ascontiguousarray(_stored(dst, stem), dtype=np.float32))
+            index.build(np.ascontiguousarray(_stored(dst, stem), dtype=np.float32), show_progress=show_progress)
             index.save(target)
             built += 1
     return built

@@ -44,21 +44,29 @@ class LocalMilvus:
     def uri(self, name: str) -> str:
         return f"{self.base}/{name}"
 
+    @property
+    def log_path(self) -> Path:
+        """The server's log (its stderr), in the data directory."""
+        return self.data_dir / "milvus-lite.log"
+
     def start(self) -> "LocalMilvus":
         try:
             import milvus_lite  # noqa: F401
         except ImportError as exc:
             raise ConfigError("a local Milvus server needs milvus-lite. Fix: pip install milvus-lite==3.2.2") from exc
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "milvus_lite", "server", "--host", "127.0.0.1", "--port", str(self.port),
-             "--data-dir", str(self.data_dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
+        # Its log goes to a file: an unread pipe fills up (gRPC logs a lot under load) and the
+        # server then blocks on its next write, which looks like a server that stopped answering.
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "milvus_lite", "server", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--data-dir", str(self.data_dir)],
+                stdout=subprocess.DEVNULL, stderr=log,
+            )
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace")[-2000:] if self.proc.stderr else ""
+                err = self.log_path.read_bytes()[-2000:].decode(errors="replace")
                 raise ConfigError(f"milvus-lite server exited with {self.proc.returncode}: {err}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):

@@ -76,7 +76,6 @@ class ChunkRows(Sequence):
         self._ids: list[str] | None = None
         self._doc_ids: list[str] | None = None
         self._metadata: list[dict] | None = None
-        self._positions: dict[str, int] | None = None
 
     def __len__(self) -> int:
         return len(self._log)
@@ -115,6 +114,4 @@ class ChunkRows(Sequence):
 
     def position(self, chunk_id: str) -> int:
         """The row of the chunk with this id (KeyError when there is none)."""
-        if self._positions is None:
-            self._positions = {cid: i for i, cid in enumerate(self.ids)}
-        return self._positions[chunk_id]
+        return self._log.position(chunk_id)

@@ -156,6 +156,10 @@ class RecordLog:
             self._lines = np.concatenate([np.flatnonzero(self.live), np.asarray(pending, dtype=np.int64)]).astype(np.int64)
         return self._lines
 
+    def position(self, rid: str) -> int:
+        """The position among the live records of the record ``rid`` (KeyError when there is none)."""
+        return int(np.searchsorted(self.live_lines(), self.ordinal[rid]))
+
     def row(self, position: int) -> dict[str, Any]:
         """The live record at ``position`` (0 = the first live record)."""
         return self._line(int(self.live_lines()[position]))

@@ -193,10 +193,13 @@ class VectorIndex:
             return None
         return _kind_of(self._shards[0].index)
 
-    def build(self, vectors: np.ndarray) -> VectorIndex:
-        """Index ``vectors`` (``(n, dim)``), replacing any previous contents. Returns ``self``."""
+    def build(self, vectors: np.ndarray, *, show_progress: bool = False) -> VectorIndex:
+        """Index ``vectors`` (``(n, dim)``), replacing any previous contents. Returns ``self``.
+
+        ``show_progress``: a progress bar while an HNSW graph is built (minutes at 1M vectors).
+        """
         vectors = _as_matrix(vectors, self.dim, "vectors")
-        self._shards = [self._new_shard(vectors)]
+        self._shards = [self._new_shard(vectors, show_progress=show_progress)]
         return self
 
     @classmethod
@@ -220,7 +223,9 @@ class VectorIndex:
         """A FAISS index over ``vectors`` as this index builds its shards (``kind``: override, e.g. ``hnsw``)."""
         return self._new_shard(_as_matrix(vectors, self.dim, "vectors"), kind=kind).index
 
-    def _new_shard(self, vectors: np.ndarray, kind: VectorIndexKind | str | None = None) -> _Shard:
+    def _new_shard(
+        self, vectors: np.ndarray, kind: VectorIndexKind | str | None = None, *, show_progress: bool = False
+    ) -> _Shard:
         faiss = _faiss()
         kind = self.kind if kind is None else parse_enum(VectorIndexKind, kind, param="kind")
         if kind is VectorIndexKind.AUTO:
@@ -231,7 +236,14 @@ class VectorIndex:
             index.hnsw.efSearch = self.ef_search
         else:
             index = faiss.IndexFlatIP(self.dim)
-        if len(vectors):
+        if show_progress and kind is VectorIndexKind.HNSW and len(vectors) > GRAPH_BATCH:
+            from tqdm.auto import tqdm
+
+            with tqdm(total=len(vectors), desc="HNSW graph", unit="vec") as bar:
+                for start in range(0, len(vectors), GRAPH_BATCH):  # adds are incremental: same graph
+                    index.add(vectors[start: start + GRAPH_BATCH])
+                    bar.update(min(GRAPH_BATCH, len(vectors) - start))
+        elif len(vectors):
             index.add(vectors)
         return _Shard(index)
 
@@ -382,6 +394,9 @@ MAX_SHARDS = 8
 def _kind_of(index: Any) -> VectorIndexKind:
     return VectorIndexKind.HNSW if isinstance(index, _faiss().IndexHNSW) else VectorIndexKind.FLAT
 
+
+GRAPH_BATCH = 20_000
+"""Vectors added to an HNSW graph per step when a progress bar is shown."""
 
 REBUILD_DEAD_FRACTION = 1 / 3
 """An HNSW shard whose live mask hides more than this fraction of its rows is rebuilt (:meth:`VectorIndex.kept`)."""
