@@ -270,3 +270,19 @@ def test_many_small_writes_merge_the_recent_segments_not_the_first(tmp_path):
     np.testing.assert_array_equal(loaded, current)
     live_rows = RecordLog.load(src / "records", rec_meta).rows()
     assert [r["n"] for r in live_rows] == [i for i in range(300) if i != 210]
+
+
+def test_top_k_selects_among_scored_rows_best_first_ties_by_position():
+    from ragsift.index.sparse import top_k
+
+    scores = np.zeros(1000, np.float32)
+    scores[[5, 900, 17, 400, 3]] = [2.0, 3.0, 2.0, 1.0, 2.0]
+    positions, best = top_k(scores, 4)
+    assert positions.tolist() == [900, 3, 5, 17] and best.tolist() == [3.0, 2.0, 2.0, 2.0]
+    positions, best = top_k(scores, 50)  # fewer scored rows than k: only those, never a zero
+    assert positions.tolist() == [900, 3, 5, 17, 400] and (best > 0).all()
+    rng = np.random.default_rng(0)
+    noisy = np.where(rng.random(5000) < 0.3, rng.random(5000), 0).astype(np.float32)
+    positions, best = top_k(noisy, 25)
+    reference = np.lexsort((np.arange(5000), -noisy))[:25]
+    assert positions.tolist() == reference.tolist()

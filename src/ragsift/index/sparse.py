@@ -184,14 +184,9 @@ class SparseIndex:
         out = [empty] * len(queries)
         if not todo or len(self) == 0 or (weights is not None and not weights.any()):
             return out
-        kk = min(k, len(self))
-        res = self.retriever.retrieve(
-            [token_ids[i] for i in todo], k=kk, n_threads=0, show_progress=False, weight_mask=weights
-        )
-        for row, i in enumerate(todo):
-            positions, scores = res.documents[row], res.scores[row]
-            keep = scores > 0
-            out[i] = (positions[keep].astype(np.int64), scores[keep])
+        retriever = self.retriever
+        for i in todo:
+            out[i] = top_k(retriever.get_scores_from_ids(token_ids[i], weight_mask=weights), k)
         return out
 
     def _weight_mask(self, allowed: np.ndarray) -> np.ndarray:
@@ -299,6 +294,21 @@ class SparseIndex:
         if scores is not None:
             index._set_retriever(bm25s, *scores)
         return index
+
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best rows with a score > 0: ``(positions, scores)``, best first, ties by lower position.
+
+    bm25s' own selection partitions the whole score array; with most rows at 0 (every row that
+    shares no query term) ``np.argpartition`` slows to 59 ms over 1M rows. Selecting among the
+    rows that scored first takes a few ms.
+    """
+    candidates = np.flatnonzero(scores > 0)
+    if len(candidates) > k:
+        candidates = candidates[np.argpartition(scores[candidates], -k)[-k:]]
+    best = scores[candidates]
+    order = np.lexsort((candidates, -best))
+    return candidates[order].astype(np.int64), best[order].astype(np.float32, copy=False)
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
