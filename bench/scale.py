@@ -15,7 +15,9 @@ Measured, each step in a fresh process where it matters:
   saved graph and score matrix), the RSS after both;
 * search: p50/p95 of bm25 / dense / hybrid (RRF, depth 100 each, k=10) through
   :class:`ragsift.pipeline.search.Searcher`, one query at a time;
-* add one document: ``Collection.add`` of one new chunk (commit included);
+* add one document: ``Collection.add`` of one new chunk (commit included, as ``ragsift index``
+  does it: the BM25 score cache is rewritten), three in a row; then three writes the way
+  ``ragsift serve`` applies them (fork, add with the caches deferred, warm the fork's indexes);
 * disk: the collection directory's size.
 
     .venv/bin/python bench/scale.py --data ../shared/data/beir/scifact --chunks 1000000 --dir /tmp/scale-1m
@@ -39,10 +41,9 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from service_write import cpu_model  # bench/ is on sys.path when a script of it runs
+from service_write import DIM, HashEmbedder, cpu_model  # bench/ is on sys.path when a script of it runs
 
 RESULTS = Path(__file__).parent / "results"
-DIM = 384
 WORDS_PER_VECTOR = 32
 
 
@@ -58,19 +59,13 @@ def vocabulary(data: str) -> tuple[list[str], np.ndarray]:
     return words, freq / freq.sum()
 
 
-class TableEmbedder:
+class TableEmbedder(HashEmbedder):
     """Cheap structured vectors: normalized sum of one fixed random vector per word (first 32 words)."""
-
-    dim = DIM
-    max_seq_length = 256
 
     def __init__(self, words: list[str]):
         rng = np.random.default_rng(7)
         self.table = rng.standard_normal((len(words), DIM)).astype(np.float32)
         self.ids = {w: i for i, w in enumerate(words)}
-
-    def load(self) -> None:
-        pass
 
     def _encode(self, texts) -> np.ndarray:
         out = np.zeros((len(texts), DIM), np.float32)
@@ -80,12 +75,6 @@ class TableEmbedder:
                 out[row] = self.table[ids].sum(axis=0)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-9)
-
-    def encode_documents(self, texts, *, show_progress=False, batch_size=None):
-        return self._encode(list(texts))
-
-    def encode_queries(self, texts, *, batch_size=None):
-        return self._encode(list(texts))
 
 
 def synthetic(words: list[str], probs: np.ndarray, n: int, mean_words: int, seed: int, prefix: str = "s"):
@@ -128,7 +117,12 @@ def rss_mb() -> dict[str, float]:
 def disk_mb(path: str) -> float | None:
     if "://" in path:
         return None
-    return round(sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file()) / 2**20, 1)
+    sizes = {}  # by inode: generations hard-link the segments they share
+    for p in Path(path).rglob("*"):
+        if p.is_file():
+            st = p.stat()
+            sizes[(st.st_dev, st.st_ino)] = st.st_size
+    return round(sum(sizes.values()) / 2**20, 1)
 
 
 def pct(values, q):
@@ -190,6 +184,21 @@ def step_serve(args) -> dict:
     hits = searcher.search(new[-1].text, SearchOptions(mode="bm25", k=3)).hits
     out["add_one_ms"] = [round(a, 1) for a in adds]
     out["added_doc_found"] = bool(hits) and hits[0].doc_id == new[-1].id
+    if hasattr(coll, "fork") and "://" not in args.dir:
+        # What `ragsift serve` does per write: fork, add with derived data deferred, build the
+        # fork's indexes, swap. The score cache and the old generation's removal run after answering.
+        served = []
+        coll.defer_cleanup = True
+        for doc in synthetic(words, probs, 3, args.words, seed=98, prefix="svc"):
+            t = time.perf_counter()
+            fork = coll.fork()
+            fork.add([doc])
+            fork.warm_up_indexes()
+            served.append((time.perf_counter() - t) * 1000)
+            coll = fork
+            coll.write_caches()
+            coll.remove_old_generations()
+        out["service_write_ms"] = [round(a, 1) for a in served]
     out["peak_rss_mb"] = rss_mb()["VmHWM"]
     out["disk_mb_after_adds"] = disk_mb(args.dir)
     return out
@@ -264,6 +273,8 @@ def main() -> None:
         ("hybrid p50 / p95", f"{serve['hybrid_p50_ms']} / {serve['hybrid_p95_ms']} ms"),
         ("add one document (3 in a row)", " / ".join(f"{a} ms" for a in serve["add_one_ms"])),
         ("added document found", str(serve["added_doc_found"])),
+        ("a service write (fork, add, indexes; caches after answering)",
+         " / ".join(f"{a} ms" for a in serve.get("service_write_ms", [])) or "–"),
         ("disk", f"{build.get('disk_mb', '–')} MB" + (" (milvus-lite data directory)" if server else "")),
     ]
     if "server_rss_mb" in serve:

@@ -377,7 +377,12 @@ class MilvusCollection(IndexedText):
         self._ensure_collection()
         present = self._present([d.id for d in docs])
         new_ids = {c.id for c in corpus.chunks}
-        for start in range(0, len(rows), WRITE_BATCH):
+        starts = range(0, len(rows), WRITE_BATCH)
+        if show_progress:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="Milvus upsert", unit="batch")
+        for start in starts:
             batch = rows[start:start + WRITE_BATCH]
             if vectors is not None:
                 for row, vec in zip(batch, vectors[start:start + WRITE_BATCH]):

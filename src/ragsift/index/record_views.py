@@ -20,17 +20,21 @@ def _document(row: dict[str, Any]) -> Document:
     return Document(row["id"], row["text"], row.get("title", ""), row.get("metadata", {}))
 
 
-class DocumentView(Mapping):
-    """``id → Document`` over the documents log."""
+class _RecordMapping(Mapping):
+    """``id → record`` over a log; :meth:`_make` turns a stored row into the record type."""
 
     def __init__(self, log: RecordLog):
         self._log = log
 
-    def __getitem__(self, doc_id: str) -> Document:
-        return _document(self._log.get(doc_id))
+    @staticmethod
+    def _make(row: dict[str, Any]):
+        raise NotImplementedError
 
-    def __contains__(self, doc_id: object) -> bool:
-        return doc_id in self._log
+    def __getitem__(self, rid: str):
+        return self._make(self._log.get(rid))
+
+    def __contains__(self, rid: object) -> bool:
+        return rid in self._log
 
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._log.ordinal))
@@ -39,26 +43,19 @@ class DocumentView(Mapping):
         return len(self._log)
 
     def values(self):  # one pass over the log, in stored order
-        return [_document(row) for row in self._log.rows()]
+        return [self._make(row) for row in self._log.rows()]
 
 
-class ParentView(Mapping):
+class DocumentView(_RecordMapping):
+    """``id → Document`` over the documents log."""
+
+    _make = staticmethod(_document)
+
+
+class ParentView(_RecordMapping):
     """``id → Chunk`` over the parents log (parent chunks of a parent–child collection)."""
 
-    def __init__(self, log: RecordLog):
-        self._log = log
-
-    def __getitem__(self, parent_id: str) -> Chunk:
-        return Chunk.from_dict(self._log.get(parent_id))
-
-    def __contains__(self, parent_id: object) -> bool:
-        return parent_id in self._log
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._log.ordinal))
-
-    def __len__(self) -> int:
-        return len(self._log)
+    _make = staticmethod(Chunk.from_dict)
 
     def ids_of_documents(self, doc_ids: set[str]) -> list[str]:
         """The ids of the parents of these documents (from the columns, nothing parsed)."""
