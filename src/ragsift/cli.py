@@ -75,7 +75,11 @@ def _add_index(sub) -> None:
     p.add_argument("--parent-size", type=int, help="enable parent–child: parents of this size, children of --chunk-size")
     p.add_argument("--embed-model", metavar="NAME_OR_PATH", help="sentence-transformers model (default: bundled all-MiniLM-L6-v2)")
     p.add_argument("--no-dense", action="store_true", help="BM25 only: no embeddings (fast, no torch)")
-    p.add_argument("--vector-index", choices=["auto", "flat", "hnsw"], help="FAISS index kind (default: auto)")
+    p.add_argument(
+        "--vector-index", choices=["auto", "flat", "hnsw"],
+        help="FAISS index kind (default: auto: exact below 200k vectors; above, segments of 20k+ vectors get an "
+             "HNSW graph, built at index time and saved with the collection)",
+    )
     p.add_argument(
         "--max-document-bytes",
         type=int,
