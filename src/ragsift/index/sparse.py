@@ -155,6 +155,20 @@ class SparseIndex:
         self._retriever = retriever
         return retriever
 
+    def idf(self, term: str) -> float | None:
+        """Lucene BM25 IDF of an analyzed ``term`` in this index (None when no row holds it).
+
+        ``log(1 + (N - df + 0.5) / (df + 0.5))`` with ``df`` read from the score matrix.
+        """
+        tid = self.vocab.get(term)
+        if tid is None or len(self) == 0:
+            return None
+        indptr = self.retriever.scores["indptr"]
+        df = int(indptr[tid + 1] - indptr[tid]) if tid + 1 < len(indptr) else 0
+        if df == 0:
+            return None
+        return float(np.log(1 + (len(self) - df + 0.5) / (df + 0.5)))
+
     def query_ids(self, query: str) -> list[int]:
         """Analyze ``query`` and return the ids of its tokens that occur in the vocabulary."""
         vocab = self.vocab
