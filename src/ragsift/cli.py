@@ -208,7 +208,11 @@ def _add_search(sub) -> None:
     p = sub.add_parser("search", help="search a collection")
     p.add_argument("collection", metavar="COLLECTION", help="a collection directory or milvus://HOST:PORT/NAME")
     p.add_argument("query")
-    p.add_argument("--mode", choices=["bm25", "dense", "hybrid"], default="hybrid", help="retriever (default: hybrid)")
+    p.add_argument(
+        "--mode", choices=["bm25", "dense", "hybrid", "auto"], default="hybrid",
+        help="retriever (default: hybrid); auto routes by the query's analysis: fact → bm25, concept → dense, "
+             "complex → hybrid, and says which it took",
+    )
     p.add_argument(
         "--fusion", choices=["rrf", "weighted", "combsum", "combmnz"], default="rrf", help="hybrid fusion (default: rrf)"
     )
@@ -315,9 +319,14 @@ def cmd_search(args) -> int:
         out: object = rows
         if args.rerank:
             out = {"hits": rows, "rerank_settings": result.rerank_settings, "warnings": result.warnings}
+        if result.route is not None:
+            out = {"hits": rows, **(out if isinstance(out, dict) else {}), "route": result.route}
         json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
         print()
         return 0
+    if result.route is not None:
+        route = result.route
+        print(f"route: {route['kind']} → {route['route']} ({'; '.join(route['reasons'])})", file=sys.stderr)
     if args.rerank:
         applied = ", ".join(f"{k}={_shown(v['value'])} ({v['source']})" for k, v in result.rerank_settings.items())
         print(f"rerank settings: {applied}", file=sys.stderr)

@@ -30,7 +30,10 @@ def print_hits(query: str, result, opts) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    mode = opts.mode.value + (f" ({opts.fusion.value})" if opts.mode.value == "hybrid" else "")
+    taken = result.route["route"] if result.route else opts.mode.value
+    mode = taken + (f" ({opts.fusion.value})" if taken == "hybrid" else "")
+    if result.route:
+        mode = f"auto: {result.route['kind']} → {mode}"
     if opts.filters is not None:
         mode += f", where {opts.filters}"
     table = Table(title=f"{query!r} — {mode}, {result.timings_ms.get('total', 0):.1f} ms", show_lines=True)

@@ -58,6 +58,14 @@ def test_search_json_shape(capsys, collection, mode):
         assert rows[0]["doc_id"] == "2"
 
 
+def test_search_auto_mode_reports_its_route(capsys, collection):
+    body = search_json(capsys, collection, "P/E ratio", "--mode", "auto")
+    assert body["route"]["kind"] == "fact" and body["route"]["route"] == "bm25"
+    assert body["route"]["protected"] == ["P/E"] and body["hits"][0]["doc_id"] == "3"
+    code, out, err = run(capsys, "search", str(collection), "why do dogs bark at strangers", "--mode", "auto")
+    assert code == 0 and "route: concept → dense" in err and "auto: concept → dense" in out
+
+
 def test_index_again_adds_and_replaces_then_delete(tmp_path, capsys, collection):
     more = write_jsonl(tmp_path / "more.jsonl", [{"id": "2", "title": "Birds", "text": "Parrots mimic voices."},
                                                    {"id": "4", "title": "Fish", "text": "Salmon swim upstream."}])

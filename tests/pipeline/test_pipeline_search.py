@@ -108,3 +108,39 @@ def test_bm25_only_collection_rejects_dense(tmp_path):
     coll.add(DOCS)
     with pytest.raises(ConfigError, match="no-dense"):
         Searcher(coll).search("cats", mode="hybrid")
+
+
+# ---------------------------------------------------------------- mode="auto"
+ROUTED = [
+    ("P/E ratio", "fact", "bm25"),  # short, a protected term
+    ("what do cats do all day long", "concept", "dense"),  # no anchor
+    ("dogs and cats and parrots and crows in the park at night with tools", "complex", "hybrid"),
+]
+
+
+@pytest.mark.parametrize(("query", "kind", "mode"), ROUTED)
+def test_auto_mode_routes_each_query_and_says_where(searcher, query, kind, mode):
+    routed = searcher.search(query, mode="auto", k=3)
+    assert routed.route["kind"] == kind and routed.route["route"] == mode and routed.route["reasons"]
+    fixed = searcher.search(query, mode=mode, k=3)
+    assert [h.id for h in routed.hits] == [h.id for h in fixed.hits]  # the same search as that mode's
+    assert "route" in routed.timings_ms and routed.timings_ms["total"] >= routed.timings_ms["route"]
+    assert fixed.route is None
+
+
+def test_auto_mode_batches_keep_query_order(searcher):
+    results = searcher.search_many([q for q, _, _ in ROUTED], SearchOptions(mode="auto", k=2))
+    assert [r.route["route"] for r in results] == [m for _, _, m in ROUTED]
+    assert [r.route["query"] for r in results] == [q for q, _, _ in ROUTED]
+
+
+def test_auto_mode_on_a_bm25_only_collection_stays_on_bm25(tmp_path):
+    coll = Collection.create(tmp_path / "c", CollectionConfig(dense=False, chunking=ChunkingConfig(mode="none")))
+    coll.add(DOCS)
+    result = Searcher(coll).search("what do cats do all day long", mode="auto")
+    assert result.route["kind"] == "concept" and result.route["route"] == "bm25"
+    assert "no" in result.route["reasons"][-1] and result.hits[0].doc_id == "cats"
+    with pytest.raises(ConfigError, match="auto"):
+        SearchOptions(mode="auto").retrievers()
+    with pytest.raises(ConfigError, match="server_fusion"):
+        SearchOptions(mode="auto", server_fusion=True)

@@ -267,3 +267,14 @@ def test_no_collection_served_is_404(ce_reranker):
     with client_for(ce_reranker) as c:
         wait_ready(c)
         assert_error(search(c), 404, "not_found", "no collection", "collection=PATH")
+
+
+def test_auto_mode_routes_the_query_and_reports_the_route(client):
+    body = ok(search(client, "dogs bark", mode="auto", k=3))  # short, no anchor: a concept question → dense
+    assert body["route"]["kind"] == "concept" and body["route"]["route"] == "dense"
+    assert body["route"]["tokens"] == ["dog", "bark"] and body["route"]["reasons"]
+    assert set(body["timings_ms"]) == {"route", "dense", "fuse", "expand", "total"}
+    fact = ok(search(client, "Goldfish 2019", mode="auto", k=3, rrf_k=30))  # hybrid options allowed with auto
+    assert fact["route"]["kind"] == "fact" and fact["route"]["numbers"] == ["2019"] and fact["route"]["route"] == "bm25"
+    assert doc_ids(fact)[0] == "fish"
+    assert ok(search(client, mode="bm25"))["route"] is None

@@ -35,6 +35,7 @@ class Mode(str, Enum):
     BM25 = "bm25"
     DENSE = "dense"
     HYBRID = "hybrid"
+    AUTO = "auto"  # each query routed by its analysis (ragsift.query.router)
 
 
 @dataclass
@@ -89,6 +90,8 @@ class SearchOptions:
         """The retrievers this search runs (their rankings are then fused, or taken as is when one)."""
         if self.server_fusion:
             return (SERVER_HYBRID,)
+        if self.mode is Mode.AUTO:
+            raise ConfigError("mode='auto' picks the retrievers per query (Searcher routes it); ask a routed query's mode")
         return ("bm25", "dense") if self.mode is Mode.HYBRID else (self.mode.value,)
 
 
@@ -102,6 +105,7 @@ class SearchResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     rerank_settings: dict[str, dict] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    route: dict | None = None  # mode="auto": the query's analysis and the mode it took
 
 
 class Searcher:
@@ -115,6 +119,7 @@ class Searcher:
         self.collection = collection
         self.reranker = reranker
         self.retrievers: dict[str, Retriever] = open_retrievers(collection)
+        self._router = None  # built on the first mode="auto" search
 
     def warm_up(self) -> None:
         """Load the embedding model, build the vector index and the reranker before the first query."""
@@ -144,14 +149,16 @@ class Searcher:
     ) -> list[SearchResult]:
         """Search several queries; dense query embeddings are computed in one batch."""
         opts = options or SearchOptions(**kwargs)
+        for q in queries:
+            if not isinstance(q, str) or not q.strip():
+                raise ConfigError(f"query={q!r} must be a non-empty string")
+        if opts.mode is Mode.AUTO:
+            return self._routed(queries, opts, rerank)
         if rerank is not None:
             if self.reranker is None:
                 raise ConfigError("rerank options were given but this Searcher has no reranker")
             rerank = rerank.resolve(self.reranker)
             opts = replace(opts, k=rerank.candidates)
-        for q in queries:
-            if not isinstance(q, str) or not q.strip():
-                raise ConfigError(f"query={q!r} must be a non-empty string")
         if opts.mode is not Mode.BM25 and "dense" not in self.retrievers:
             raise ConfigError(
                 f"mode={opts.mode.value!r} needs dense vectors, but {self.collection.path} was built with --no-dense; "
@@ -181,6 +188,26 @@ class Searcher:
                 result.timings_ms["rerank"] = ms
                 result.timings_ms["total"] += ms
         return results
+
+    def _routed(self, queries: Sequence[str], opts: SearchOptions, rerank: RerankOptions | None) -> list[SearchResult]:
+        """``mode="auto"``: analyze each query, then search each group of queries with its route's mode."""
+        from ragsift.query.router import QueryRouter
+
+        if self._router is None:
+            self._router = QueryRouter(self.collection)
+        start = time.perf_counter()
+        analyses = [self._router.route(q) for q in queries]
+        route_ms = _ms(start) / max(len(queries), 1)
+        results: list[SearchResult | None] = [None] * len(queries)
+        for mode in dict.fromkeys(a.route for a in analyses):
+            group = [i for i, a in enumerate(analyses) if a.route == mode]
+            found = self.search_many([queries[i] for i in group], replace(opts, mode=mode), rerank=rerank)
+            for i, result in zip(group, found):
+                result.route = analyses[i].to_dict()
+                result.timings_ms = {"route": route_ms, **result.timings_ms}
+                result.timings_ms["total"] += route_ms
+                results[i] = result
+        return results  # type: ignore[return-value]
 
     def _finish(self, runs: Mapping[str, Ranking], opts: SearchOptions, t: dict[str, float]) -> SearchResult:
         hits, stage_ms = assemble_hits(self.collection, runs, opts)

@@ -12,7 +12,12 @@ Response::
     {"hits": [{"id", "doc_id", "score", "title", "text", "source_scores", "metadata"}],
      "timings_ms": {"bm25"?, "dense"?, "fuse", "expand", "rerank"?, "total"},
      "rerank_settings"?: {"interpolate": {"value": 0.5, "source": "model"}, "candidates": ..., ...},
-     "warnings"?: ["query_truncated"]}
+     "warnings"?: ["query_truncated"],
+     "route"?: {"kind": "fact", "route": "bm25", "reasons": [...], "domain_terms": [...], ...}}
+
+``"mode": "auto"`` routes the query by its analysis (:mod:`ragsift.query.router`: fact → bm25,
+concept → dense, complex → hybrid) and says where it went in ``route``; the hybrid options apply
+when it goes to hybrid.
 
 Without ``rerank`` the first stage returns ``k`` hits. With ``rerank: true`` it returns
 ``candidates`` hits and the service's reranker keeps ``top_n`` of them (default ``k``).
@@ -22,7 +27,7 @@ reranker model records (``ragsift_reranker.json``, written by ``ragsift train-re
 ``"interpolate": "none"`` turns a recorded weight off. ``rerank_settings`` reports each applied
 value and its source (``option`` = this request). The rerank goes through the service's queue
 and micro-batcher like ``/v1/ranking`` (so a full queue answers 429 here too). ``fusion``,
-``rrf_k``, ``weights`` and ``normalization`` apply to ``mode: hybrid`` only,
+``rrf_k``, ``weights`` and ``normalization`` apply to ``mode: hybrid`` (or ``auto``) only,
 ``candidates``/``top_n``/``threshold``/``interpolate`` to ``rerank: true`` only; sending them
 otherwise is a 400 rather than being silently ignored.
 
@@ -139,11 +144,28 @@ class SettingModel(BaseModel):
     source: str
 
 
+class RouteModel(BaseModel):
+    """``mode: auto``: the query's analysis (:class:`ragsift.query.analysis.QueryAnalysis`) and the mode taken."""
+
+    query: str
+    kind: str
+    route: str
+    tokens: list[str]
+    domain_terms: list[str]
+    quoted: list[str]
+    codes: list[str]
+    numbers: list[str]
+    protected: list[str]
+    rare: list[str]
+    reasons: list[str]
+
+
 class SearchResponse(BaseModel):
     hits: list[HitModel]
     timings_ms: dict[str, float]
     rerank_settings: dict[str, SettingModel] | None = None
     warnings: list[str] | None = None
+    route: RouteModel | None = None
 
 
 @dataclass(frozen=True)
@@ -165,7 +187,8 @@ def plan_search(req: SearchRequest, settings: ServiceSettings) -> SearchPlan:
         )
     mode = parse_enum(Mode, req.mode, param="mode")
     sent = req.model_fields_set
-    _only_with(sent & set(HYBRID_ONLY), mode is Mode.HYBRID, f"mode='hybrid' (this request has mode={mode.value!r})")
+    _only_with(sent & set(HYBRID_ONLY), mode in (Mode.HYBRID, Mode.AUTO),
+               f"mode='hybrid' or 'auto' (this request has mode={mode.value!r})")
     _only_with(sent & set(RERANK_ONLY), req.rerank, "rerank=true")
     _check_count("k", req.k)
     parse_enum(Normalization, req.normalization, param="normalization")
@@ -277,6 +300,8 @@ async def search(body: SearchRequest, request: Request) -> dict:
         extra["rerank_settings"] = plan.rerank.settings_report()
         extra["warnings"] = ["query_truncated"] if truncation_count(state.reranker) > truncated else []
     timings["total"] = sum(timings.values())
+    if result.route is not None:
+        extra["route"] = result.route
     return {"hits": [h.to_dict() for h in hits], "timings_ms": timings, **extra}
 
 
