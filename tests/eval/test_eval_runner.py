@@ -149,3 +149,19 @@ def test_eval_applies_a_models_recorded_settings_and_survives_long_queries(tmp_p
     applied = next(r for r in run_eval(cfg)["runs"] if r["reranker"] != "none")["params"]["rerank_settings"]
     assert applied["candidates"] == {"value": 4, "source": "option"}
     assert applied["interpolate"] == {"value": None, "source": "option"}
+
+
+def test_auto_retriever_routes_each_query_and_writes_the_routes(tmp_path, tiny_st_model):
+    data = make_beir(tmp_path / "beir")
+    cfg = EvalConfig(
+        data_dir=data, out_dir=tmp_path / "out", retrievers=["hybrid", "bm25", "dense", "auto"], show_progress=False,
+        embed_model=str(tiny_st_model), chunking=ChunkingConfig(mode="none"),
+    )
+    results = run_eval(cfg)
+    runs = {r["retriever"]: r for r in results["runs"]}
+    routes = json.loads((tmp_path / "out" / "per_query.json").read_text())["routes"]["auto:none"]
+    # "lava magma eruption" etc.: short natural-language queries without anchors → concept → dense
+    assert set(routes) == {"q1", "q2", "q3"} and {r["route"] for r in routes.values()} == {"dense"}
+    assert runs["auto"]["params"]["mode"] == "auto" and runs["auto"]["params"]["routes"]["dense"] == 1.0
+    assert runs["auto"]["metrics"] == runs["dense"]["metrics"]  # every query took the dense route
+    assert runs["auto"]["latency_ms"]["p50"] > 0

@@ -92,6 +92,9 @@ def test_segments_without_sidecars_are_scanned_and_get_them_on_the_next_write(tm
     assert (tmp_path / "g2" / "seg-000001.jsonl.offsets.npy").is_file()
     again = RecordLog.load(tmp_path / "g2", meta)
     assert [r["id"] for r in again.rows()] == [f"r{i}" for i in range(6)]
+    (g1 / "empty.jsonl").write_bytes(b"")  # an empty segment from before the sidecars (no parents)
+    empty = RecordLog.load(g1, {"segments": [["seg-000001.jsonl", 5], ["empty.jsonl", 0]]})
+    assert len(empty) == 5
 
 
 def test_position_of_an_id_follows_deletes_and_appends(tmp_path):

@@ -15,14 +15,15 @@ as ``total``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Mapping, Sequence
 
 from ragsift.index.collection import Collection
 from ragsift.pipeline.search import SERVER_HYBRID, SearchOptions, Searcher, assemble_hits
 from ragsift.types import Hit, Run
 
-__all__ = ["Components", "FirstStage", "retrieve_components", "assemble", "ranked_run", "docs_run"]
+__all__ = ["Components", "FirstStage", "retrieve_components", "assemble", "assemble_routed", "ranked_run", "docs_run"]
 
 ComponentList = list[tuple[str, float]]
 
@@ -83,6 +84,38 @@ def assemble(collection: Collection, components: Components, opts: SearchOptions
         stage_ms["fuse"].append(ms["fuse"])
         stage_ms["total"].append(retrieve_ms + ms["fuse"])
     return FirstStage(hits, stage_ms, search_params(opts, components.depth))
+
+
+def assemble_routed(
+    collection: Collection, components: Components, opts: SearchOptions, texts: Mapping[str, str]
+) -> tuple[FirstStage, dict[str, dict]]:
+    """``mode="auto"``: route each query (:class:`ragsift.query.router.QueryRouter`), then build its
+    ranking from the components of its route. Returns the first stage and each query's route
+    (``{qid: {"kind", "route"}}``); the routing time is part of ``retrieve``."""
+    from ragsift.pipeline.search import Mode
+    from ragsift.query.router import QueryRouter
+
+    router = QueryRouter(collection)
+    hits: dict[str, list[Hit]] = {}
+    stage_ms: dict[str, list[float]] = {"retrieve": [], "fuse": [], "total": []}
+    routes: dict[str, dict] = {}
+    for qid, lists in components.runs.items():
+        start = time.perf_counter()
+        analysis = router.route(texts[qid])
+        route_ms = (time.perf_counter() - start) * 1000
+        routed = replace(opts, mode=analysis.route)
+        names = routed.retrievers()
+        hits[qid], ms = assemble_hits(collection, {name: lists[name] for name in names}, routed)
+        retrieve_ms = route_ms + sum(components.ms[qid][name] for name in names) + ms["expand"]
+        stage_ms["retrieve"].append(retrieve_ms)
+        stage_ms["fuse"].append(ms["fuse"])
+        stage_ms["total"].append(retrieve_ms + ms["fuse"])
+        routes[qid] = {"kind": analysis.kind.value, "route": analysis.route}
+    params = search_params(replace(opts, mode=Mode.HYBRID), components.depth)
+    params["mode"] = "auto"
+    taken = [r["route"] for r in routes.values()]
+    params["routes"] = {mode: round(taken.count(mode) / max(len(taken), 1), 4) for mode in ("bm25", "dense", "hybrid")}
+    return FirstStage(hits, stage_ms, params), routes
 
 
 def search_params(opts: SearchOptions, depth: int) -> dict:

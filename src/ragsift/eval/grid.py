@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from ragsift.errors import ConfigError
-from ragsift.eval.first_stage import Components, FirstStage, assemble, retrieve_components
+from ragsift.eval.first_stage import Components, FirstStage, assemble, assemble_routed, retrieve_components
 from ragsift.eval.rerank_stage import EvalReranker, rerank_head
 from ragsift.eval.retrievers import retriever_options, retriever_spec
 from ragsift.eval.tuning import FusionTuning, fusion_overrides, tune_fusion, tune_interpolation
@@ -109,6 +109,7 @@ class Grid:
         self.interpolations: dict[tuple[str, str], dict] = {}
         self._components: dict[tuple[str, str], Components] = {}
         self._first: dict[tuple[str, str], FirstStage] = {}
+        self.routes: dict[tuple[str, str], dict[str, dict]] = {}  # (retriever, split) → qid → its route (mode="auto")
 
     # ------------------------------------------------------------------ first stages
     def components(self, kind: str, queries: SplitQueries) -> Components:
@@ -156,7 +157,11 @@ class Grid:
             spec = retriever_spec(name)
             opts = retriever_options(name, self.depth[spec.collection], **self._overrides(name))
             comps = self.components(spec.collection, queries)
-            stage = assemble(self.collections[spec.collection], comps, opts)
+            if spec.options["mode"] == "auto":
+                stage, routes = assemble_routed(self.collections[spec.collection], comps, opts, queries.data.queries)
+                self.routes[(name, queries.split)] = routes
+            else:
+                stage = assemble(self.collections[spec.collection], comps, opts)
             if spec.tuned:
                 stage.params["tuned_on"] = self.tune.split if self.tune else None
             self._first[key] = stage

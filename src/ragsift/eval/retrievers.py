@@ -13,6 +13,9 @@ name                        collection                   first stage
                                                          (dense 1 − w) tuned on the tuning split
 ``parent-child``            parent–child (children       BM25 + dense over the children, RRF, each
                             indexed, parents returned)   parent returned once with its best child
+``auto``                    main                         each query routed by its analysis
+                                                         (:mod:`ragsift.query.router`): fact → BM25,
+                                                         concept → dense, complex → RRF (k = 60)
 ``hybrid-server``           main (a milvus:// one)       BM25 + dense fused by Milvus' hybrid_search
                                                          (its RRF ranker, k = 60)
 ==========================  ===========================  ============================================
@@ -52,7 +55,7 @@ class RetrieverSpec:
         if self.options.get("server_fusion"):
             return (SERVER_HYBRID,)
         mode = self.options["mode"]
-        return ("bm25", "dense") if mode == "hybrid" else (mode,)
+        return ("bm25", "dense") if mode in ("hybrid", "auto") else (mode,)
 
 
 _SPECS = (
@@ -67,6 +70,10 @@ _SPECS = (
     ),
     RetrieverSpec(
         "parent-child", {"mode": "hybrid", "fusion": "rrf"}, collection="parent-child", description="children → parents"
+    ),
+    RetrieverSpec(
+        "auto", {"mode": "auto", "fusion": "rrf"},
+        description="routed per query: fact → BM25, concept → dense, complex → RRF k=60",
     ),
     RetrieverSpec(
         "hybrid-server", {"mode": "hybrid", "fusion": "rrf", "server_fusion": True},

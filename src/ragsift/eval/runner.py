@@ -173,7 +173,9 @@ def run_eval(cfg: EvalConfig) -> dict:
         results["plots"] = analyses.plot_section(cfg.out_dir, results, curves)
     results["wall_time_s"] = round(time.perf_counter() - started, 1)
     write_results(cfg.out_dir, results)
-    _write_json(Path(cfg.out_dir) / "per_query.json", {"metrics": list(cfg.metrics), "runs": per_query})
+    routes = {run_key(name, "none"): r for (name, split), r in grid.routes.items() if split == queries.split}
+    _write_json(Path(cfg.out_dir) / "per_query.json",
+                {"metrics": list(cfg.metrics), "runs": per_query, **({"routes": routes} if routes else {})})
     _write_json(Path(cfg.out_dir) / "curves.json", {"recall@k": curves})
     return results
 

@@ -67,8 +67,10 @@ class _Segment:
     @classmethod
     def scan(cls, data: Any, names: Sequence[str]) -> _Segment:
         offsets, columns = [0], {name: [] for name in names}
-        raw = bytes(data)
-        for line in raw.split(b"\n")[:-1] if raw.endswith(b"\n") else raw.split(b"\n"):
+        lines = bytes(data).split(b"\n")
+        if lines[-1] == b"":  # the newline that ends the last line (or an empty file)
+            lines.pop()
+        for line in lines:
             offsets.append(offsets[-1] + len(line) + 1)
             row = json.loads(line) if line.strip() else None
             for name in names:
