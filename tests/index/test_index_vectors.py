@@ -302,3 +302,8 @@ def test_an_hnsw_build_with_progress_shows_a_bar_and_builds_the_same_kind_of_gra
     assert len(index) == GRAPH_BATCH + 500 and index.effective_kind is VectorIndexKind.HNSW
     queries = vectors[-20:]  # rows of the last batch find themselves
     assert [p[0] for p, _ in index.search_many(queries, 1)] == list(range(GRAPH_BATCH + 480, GRAPH_BATCH + 500))
+
+
+def test_from_shards_with_nothing_live_is_an_empty_index():
+    index = VectorIndex.from_shards(8, [], kind="flat")
+    assert len(index) == 0 and index.search_many(unit_rows(2, 8, seed=15), 3)[0][0].size == 0

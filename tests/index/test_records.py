@@ -11,9 +11,12 @@ def rows(*ids, tag="v1"):
     return [{"id": i, "tag": tag} for i in ids]
 
 
-def write_gen(log, root, n, live):
+def write_gen(log, root, n, expected=None):
     src = root / f"g{n - 1}" if n > 1 else None
-    return log.write(src, root / f"g{n}", iter(live), f"seg-{n:06d}.jsonl")
+    meta = log.write(src, root / f"g{n}", f"seg-{n:06d}.jsonl")
+    if expected is not None:  # what was written is the log's live state
+        assert list(RecordLog.load(root / f"g{n}", meta).rows()) == expected
+    return meta
 
 
 def test_small_appends_link_old_segments_and_write_only_new_rows(tmp_path):
@@ -21,7 +24,7 @@ def test_small_appends_link_old_segments_and_write_only_new_rows(tmp_path):
     log.append(rows(*[f"d{i}" for i in range(100)]))
     meta = write_gen(log, tmp_path, 1, rows(*[f"d{i}" for i in range(100)]))
     log.append(rows("new"))
-    meta = write_gen(log, tmp_path, 2, [])
+    meta = write_gen(log, tmp_path, 2)
     assert [name for name, _ in meta["segments"]] == ["seg-000001.jsonl", "seg-000002.jsonl"]
     assert (tmp_path / "g2" / "seg-000001.jsonl").stat().st_nlink == 2  # hard-linked, not copied
     assert sum(1 for _ in open(tmp_path / "g2" / "seg-000002.jsonl")) == 1
@@ -38,7 +41,7 @@ def test_replace_and_delete_keep_only_live_versions(tmp_path):
     log.append(rows("b", tag="v2"))  # replaces b
     log.remove(["c"])
     log.append(rows("d", "d", tag="twice"))  # replaced within the same batch: one live copy
-    meta = write_gen(log, tmp_path, 2, [])
+    meta = write_gen(log, tmp_path, 2)
     assert len(meta["segments"]) == 2  # 3 dead lines of 16: no compaction
     live = list(RecordLog.load(tmp_path / "g2", meta).rows())
     assert [(r["id"], r["tag"]) for r in live if not r["id"].startswith("x")] == [("a", "v1"), ("b", "v2"), ("d", "twice")]
@@ -65,7 +68,7 @@ def test_records_are_read_lazily_by_id_row_and_column(tmp_path):
     # before the write: the pending record is visible by id, row and column
     assert log.get("c10")["text"] == "pending" and log.row(9)["id"] == "c10"
     assert log.column("doc_id")[-2:] == ["d4", "d9"] and "c3" not in log
-    meta = write_gen(log, tmp_path, 2, [])
+    meta = write_gen(log, tmp_path, 2)
     for name, _ in meta["segments"]:  # each segment has its sidecars
         assert (tmp_path / "g2" / f"{name}.offsets.npy").is_file() and (tmp_path / "g2" / f"{name}.cols.json").is_file()
     loaded = RecordLog.load(tmp_path / "g2", meta, ("id", "doc_id"))
@@ -88,7 +91,7 @@ def test_segments_without_sidecars_are_scanned_and_get_them_on_the_next_write(tm
     log = RecordLog.load(g1, {"segments": [["seg-000001.jsonl", 5]]})
     assert log.get("r4") == records[4] and log.row(2) == records[2]
     log.append([{"id": "r5", "text": "new"}])
-    meta = write_gen(log, tmp_path, 2, [])
+    meta = write_gen(log, tmp_path, 2)
     assert (tmp_path / "g2" / "seg-000001.jsonl.offsets.npy").is_file()
     again = RecordLog.load(tmp_path / "g2", meta)
     assert [r["id"] for r in again.rows()] == [f"r{i}" for i in range(6)]

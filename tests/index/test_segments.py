@@ -261,7 +261,8 @@ def test_many_small_writes_merge_the_recent_segments_not_the_first(tmp_path):
         current = np.vstack([v for i, v in enumerate(vectors[:200 + step]) if not (step >= 50 and i == 210)])
         meta = rows.write(src / "dense" if src else None, dst / "dense", f"s{step:03d}", lambda current=current: current)
         live_records = [{"id": f"r{i}", "n": i} for i in range(200 + step) if not (step >= 50 and i == 210)]
-        rec_meta = records.write(src / "records" if src else None, dst / "records", iter(live_records), f"s{step:03d}.jsonl")
+        rec_meta = records.write(src / "records" if src else None, dst / "records", f"s{step:03d}.jsonl")
+        assert [r["n"] for r in records.rows()] == [r["n"] for r in live_records]
         src = dst
         assert len(meta["segments"]) <= MAX_SEGMENTS and len(rec_meta["segments"]) <= MAX_SEGMENTS
     assert meta["segments"][0] == ["s000", 200] and rec_meta["segments"][0] == ["s000.jsonl", 200]  # never rewritten

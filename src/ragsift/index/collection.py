@@ -507,14 +507,9 @@ class Collection(IndexedText):
         remove_tree(tmp)
         tmp.mkdir()
         previous_dir = self.path / self.data_dir if self.data_dir else None
-        live_rows = {
-            "documents": self._logs["documents"].rows,
-            "chunks": self._logs["chunks"].rows,
-            "parents": self._logs["parents"].rows,
-        }
         records = {
             kind: self._logs[kind].write(
-                previous_dir / kind if previous_dir else None, tmp / kind, live_rows[kind](), f"seg-{generation:06d}.jsonl"
+                previous_dir / kind if previous_dir else None, tmp / kind, f"seg-{generation:06d}.jsonl"
             )
             for kind in RECORD_KINDS
         }
@@ -545,8 +540,9 @@ class Collection(IndexedText):
             self.remove_old_generations()
 
     def warm_up_indexes(self) -> None:
-        """Compute the BM25 weights and build the vector index now, not on the first search."""
+        """Compute the BM25 weights, build the vector index and the chunk id column now, not on the first search."""
         self.sparse.warm_up()
+        _ = self.chunks.ids  # what every search maps its row positions through
         if self.config.dense and self.chunks:
             _ = self.vectors
 

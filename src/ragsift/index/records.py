@@ -199,11 +199,9 @@ class RecordLog:
                 self.pending[line - len(self.live)] = None
             self._lines = None
 
-    def write(self, src: Path | None, dst: Path, live_rows: Iterable[dict[str, Any]], segment: str) -> dict[str, Any]:
-        """Write this log into ``dst`` (a fresh directory); ``src`` is the previous generation's log directory.
-
-        ``live_rows`` yields every live record in order; it is consumed only when compacting.
-        """
+    def write(self, src: Path | None, dst: Path, segment: str) -> dict[str, Any]:
+        """Write this log into ``dst`` (a fresh directory) as of now; ``src`` is the previous
+        generation's log directory. New records go to the segment file ``segment``."""
         dst.mkdir(parents=True)
         pending_live = np.array([row is not None for row in self.pending], dtype=bool)
         live = np.concatenate([self.live, pending_live])
@@ -211,7 +209,7 @@ class RecordLog:
         many = len(self.segments) >= MAX_SEGMENTS
         head = self.segments[0][1] if self.segments else 0
         if src is None or (len(live) and dead / len(live) > COMPACT_DEAD_FRACTION) or (many and len(live) > 2 * head):
-            rows = list(live_rows)
+            rows = list(self.rows())
             self.segments, self._files = [], []
             self._add_segment(dst, segment, rows)
             self.live = np.ones(len(rows), dtype=bool)

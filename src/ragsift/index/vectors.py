@@ -216,7 +216,7 @@ class VectorIndex:
             if faiss_index.d != index.dim:
                 raise CollectionError(f"a shard holds {faiss_index.d}-d vectors, the index {index.dim}-d")
             made.append(_Shard(faiss_index, live))
-        index._shards = [s for s in made if s.size] or made[:1] or [_Shard(index._new_shard(np.zeros((0, dim), np.float32)))]
+        index._shards = [s for s in made if s.size] or made[:1] or [index._new_shard(np.zeros((0, dim), np.float32))]
         return index
 
     def shard(self, vectors: np.ndarray, *, kind: VectorIndexKind | str | None = None) -> Any:

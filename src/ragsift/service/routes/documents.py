@@ -24,8 +24,9 @@ How a write stays invisible to searches until it is complete:
   generation on disk (atomically, then the manifest swap), extends or rebuilds its vector index,
   and only then is swapped in, together with a new :class:`Searcher`, in one step on the event
   loop. After answering, a background thread removes old generations, and once writes pause
-  for ``CACHE_QUIET_S`` (2 s) the served generation's BM25 score-matrix cache is written (for
-  other processes that open it; a burst of writes writes it once). A search holds the searcher it started with, so it sees the old state or the new one,
+  for ``CACHE_QUIET_S`` (2 s) the served generation's derived caches are written (the BM25
+  score matrix and any missing HNSW graph, for other processes that open it; a burst of writes
+  writes them once). A search holds the searcher it started with, so it sees the old state or the new one,
   never a mix.
 * Each document is checked against the collection's limits (``max_document_bytes``, metadata
   depth and size, valid text; see :mod:`ragsift.ingest.limits`): a violation is a 400 naming the
@@ -162,7 +163,7 @@ def apply_to_fork(
     fork = writable_fork(served, state.settings)
     outcome = change(fork)
     fork.warm_up_indexes()  # BM25 weights, vector index: now, not on the first search after the swap
-    gc.freeze()  # the collection's ~1M long-lived objects leave the cyclic GC's scans (no 0.5-s pauses in writes)
+    gc.freeze()  # the collection's long-lived objects leave the cyclic GC's scans (no GC pauses in writes)
     return fork, Searcher(fork, reranker=state.reranker), outcome
 
 
@@ -199,7 +200,7 @@ CACHE_QUIET_S = 2.0
 
 
 def _cache_when_quiet(app: FastAPI, fork: Collection) -> None:
-    """Write ``fork``'s caches (the BM25 score matrix) once writes pause for :data:`CACHE_QUIET_S`.
+    """Write ``fork``'s caches (:meth:`Collection.write_caches`) once writes pause for :data:`CACHE_QUIET_S`.
 
     Only other processes that open the generation read them (this one holds the matrix in
     memory), so a burst of writes writes them once, at its end, instead of 100 MB per write
