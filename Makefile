@@ -7,12 +7,16 @@ STAMP  := $(VENV)/.ragsift-installed
 .PHONY: quickstart test test-all install clean
 
 # torch is installed first and pinned: an unpinned torch pulls gigabytes of CUDA wheels.
-# Debian's redis-server runs the shared-cache tests (they start it on 127.0.0.1). CI runs as root on
-# Debian and installs it; elsewhere install it yourself, or those tests skip.
+# Debian's redis-server runs the shared-cache tests (they start it on 127.0.0.1), and Debian's
+# chromium + chromium-driver the search page's browser test (headless, through selenium). CI runs
+# as root on Debian and installs them; elsewhere install them yourself, or those tests skip.
 $(STAMP): pyproject.toml
 	command -v redis-server >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; } || \
 	  echo "note: redis-server is not installed (apt-get install redis-server); the Redis cache tests will skip"
+	command -v chromedriver >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+	  echo "note: chromium/chromedriver are not installed (apt-get install chromium chromium-driver); the page's browser test will skip"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0

@@ -209,6 +209,30 @@ def test_embedder_spec():
         EmbedderSpec.parse("", "--embed-model")
 
 
+def test_embedder_grammar_and_spec_settings():
+    from ragsift.config import EmbedderType, embedder_spec
+
+    assert EmbedderSpec.parse("openai=text-embedding-3-large").type is EmbedderType.OPENAI
+    nim = EmbedderSpec.parse("NIM", "--embedder")
+    assert (nim.model, nim.query_input_type, nim.document_input_type, nim.truncate) == (
+        "nvidia/nv-embedqa-e5-v5", "query", "passage", "END")
+    assert EmbedderSpec.parse("st=org/e5").type is EmbedderType.SENTENCE_TRANSFORMERS
+    assert EmbedderSpec.parse("./openai").model == "./openai"  # a folder named like a type
+    assert EmbedderSpec.from_dict(nim.to_dict()) == nim and str(nim) == "nim=nvidia/nv-embedqa-e5-v5"
+    assert embedder_spec() is None
+    spec = embedder_spec("openai", "m", base_url="http://h:1/v1/", input_types="query,passage", dimensions=256)
+    assert (spec.model, spec.base_url, spec.query_input_type, spec.dimensions) == ("m", "http://h:1/v1", "query", 256)
+    assert spec.same_embeddings(embedder_spec("openai=m", base_url="http://other/v1", input_types="query,passage",
+                                              dimensions=256))  # the URL is where, not what
+    assert spec.differences(EmbedderSpec.parse("openai=m")) == ["dimensions", "query_input_type", "document_input_type"]
+    with pytest.raises(ConfigError, match=r"truncate='middle' is not valid; choose one of NONE, START, END"):
+        EmbedderSpec("m", type="cohere", truncate="middle")
+    with pytest.raises(ConfigError, match="dimensions=8 given for the local model"):
+        EmbedderSpec("org/model", dimensions=8)
+    with pytest.raises(ConfigError, match=r"unknown embedder settings \['api_key'\]"):
+        EmbedderSpec.from_dict({**nim.to_dict(), "api_key": "x"})
+
+
 def test_every_variable_is_documented():
     from ragsift.quickstart import guide_dir
     from ragsift.service import settings

@@ -1,4 +1,4 @@
-"""The public API is pinned, and importing ragsift stays light (no torch)."""
+"""The public API is pinned, and importing ragsift stays light (no torch, no framework of ragsift.integrations)."""
 
 from __future__ import annotations
 
@@ -41,8 +41,9 @@ def test_errors_share_one_base():
 
 def test_import_does_not_load_heavy_dependencies():
     code = (
-        "import sys, ragsift, ragsift.cli, ragsift.eval.runner;"
-        "heavy = [m for m in ('torch', 'sentence_transformers', 'transformers', 'faiss') if m in sys.modules];"
+        "import sys, ragsift, ragsift.cli, ragsift.eval.runner, ragsift.integrations;"
+        "heavy = [m for m in ('torch', 'sentence_transformers', 'transformers', 'faiss', 'langchain_core', 'llama_index',"
+        " 'haystack') if m in sys.modules];"
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)

@@ -1,4 +1,4 @@
-"""The ``ragsift`` command line: index, delete, search, eval, info, quickstart."""
+"""The ``ragsift`` command line: index, delete, search, ask, eval, info, quickstart."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ _CREATION_OPTIONS = (
     "chunk_size",
     "chunk_overlap",
     "parent_size",
-    "embed_model",
     "no_dense",
     "vector_index",
 )
@@ -38,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_index(sub)
     _add_delete(sub)
     _add_search(sub)
+    _add_ask(sub)
     _add_eval(sub)
     _add_info(sub)
     _add_repair(sub)
@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ragsift.train.commands import register as register_training
 
     register_training(sub)
+    from ragsift.query.commands import register as register_query
+
+    register_query(sub)
     return parser
 
 
@@ -55,11 +58,13 @@ def _add_index(sub) -> None:
         "index",
         help="build a collection, or add/replace documents in one",
         description="Index SOURCE into the collection DIR. SOURCE is a .jsonl file of {id,title,text,metadata}, "
-        "a folder of .txt/.md files, a single .txt/.md file, or a BEIR directory (corpus.jsonl). "
+        "a folder of .txt/.md/.pdf/.docx/.html files, a single such file, or a BEIR directory (corpus.jsonl). "
+        "PDF, DOCX and HTML need ragsift[formats]; their tables stay whole and chunks get section/page metadata. "
         "Indexing into an existing collection adds documents and replaces those with the same id. "
         "Collection settings (analyzer, chunking, embedding model) are fixed when it is created.",
     )
-    p.add_argument("source", help="a .jsonl file, a folder of .txt/.md, a .txt/.md file, or a BEIR directory")
+    p.add_argument("source",
+                   help="a .jsonl file, a folder of .txt/.md/.pdf/.docx/.html, one such file, or a BEIR directory")
     p.add_argument("--collection", "-c", required=True, metavar="COLLECTION",
                    help="collection directory, or milvus://HOST:PORT/NAME for a collection in Milvus (ragsift[milvus])")
     p.add_argument("--analyzer", choices=["en", "ja", "cjk-bigram", "simple"], help="BM25 analyzer (default: en)")
@@ -73,7 +78,7 @@ def _add_index(sub) -> None:
     p.add_argument("--chunk-size", type=int, help="chunk size (default 400; capped to what the embedding model reads)")
     p.add_argument("--chunk-overlap", type=int, help="chunk overlap (default 50)")
     p.add_argument("--parent-size", type=int, help="enable parent–child: parents of this size, children of --chunk-size")
-    p.add_argument("--embed-model", metavar="NAME_OR_PATH", help="sentence-transformers model (default: bundled all-MiniLM-L6-v2)")
+    _add_embedder_options(p, creating=True)
     p.add_argument("--no-dense", action="store_true", help="BM25 only: no embeddings (fast, no torch)")
     p.add_argument(
         "--vector-index", choices=["auto", "flat", "hnsw"],
@@ -102,7 +107,7 @@ def _add_lock_timeout(p) -> None:
 
 
 def cmd_index(args) -> int:
-    from ragsift.index.backends import collection_exists, create_collection, open_collection
+    from ragsift.index.backends import collection_exists, create_collection
     from ragsift.ingest import load_documents
 
     limits = _document_limits(args)
@@ -119,7 +124,7 @@ def cmd_index(args) -> int:
                 f"{' '.join(given)} can only be set when a collection is created; {path} already exists "
                 "(its settings are stored with it: `ragsift info` shows them). Index into a new --collection to change them."
             )
-        coll = open_collection(path, **options)
+        coll = _open_with_embedder(args, path, **options)
     else:
         coll = create_collection(path, _collection_config(args), **options)
     counts = coll.add(docs, show_progress=not args.quiet)
@@ -144,7 +149,6 @@ def _document_limits(args):
 
 
 def _collection_config(args):
-    from ragsift.config import EmbedderSpec
     from ragsift.index.collection import CollectionConfig
     from ragsift.ingest import ChunkingConfig
 
@@ -166,11 +170,74 @@ def _collection_config(args):
         kwargs["analyzer"] = args.analyzer
     if args.protected_terms:
         kwargs["protected_terms"] = _parse_terms(args.protected_terms)
-    if args.embed_model:
-        kwargs["embed_model"] = EmbedderSpec.parse(args.embed_model, "--embed-model").model
+    embedder, url = _embedder_flags(args)
+    if url is not None:  # alone it means "the recorded embedder there": a new collection records none yet
+        from ragsift.config import embedder_spec
+
+        embedder_spec(base_url=url, embedder_source="--embedder")  # raises: it needs --embedder
+    if embedder is not None:
+        kwargs["embedder"] = embedder
     if args.vector_index:
         kwargs["vector_index"] = args.vector_index
     return CollectionConfig(**kwargs)
+
+
+def _add_embedder_options(p, *, creating: bool) -> None:
+    g = p.add_argument_group(
+        "embedder",
+        "what embeds the texts: a local sentence-transformers model (default: the bundled all-MiniLM-L6-v2) or a "
+        "hosted API: openai (any OpenAI-compatible /v1/embeddings: OpenAI, vLLM, TEI, Ollama), nim (NVIDIA NIM) or "
+        "cohere. The collection records it; searches use the record, and naming another embedder is an error. "
+        "Keys: $RAGSIFT_EMBED_API_KEY, else $OPENAI_API_KEY / $NVIDIA_API_KEY / $COHERE_API_KEY"
+        if creating else "the collection's recorded embedder is used; these flags must name the same one",
+    )
+    g.add_argument("--embedder", metavar="TYPE[=MODEL]",
+                   help="sentence-transformers, openai, nim or cohere, with its model, e.g. openai=text-embedding-3-small "
+                   "(a path or hub name alone: a local model)")
+    if creating:
+        g.add_argument("--embed-model", metavar="NAME_OR_PATH",
+                       help="the model (alone: a local sentence-transformers model; default: bundled all-MiniLM-L6-v2)")
+    g.add_argument("--embed-url", metavar="URL",
+                   help="the hosted API's URL, e.g. http://localhost:8080/v1 (no key in it)"
+                   + ("" if creating else "; alone: the recorded embedder served at this URL"))
+    if creating:
+        g.add_argument("--embed-dimensions", type=int, metavar="N", help="output dimension asked of the API (openai, cohere)")
+        g.add_argument("--query-prefix", metavar="TEXT", help="prepended to every query, e.g. 'query: ' (E5)")
+        g.add_argument("--document-prefix", metavar="TEXT", help="prepended to every document, e.g. 'passage: ' (E5)")
+        g.add_argument("--input-types", metavar="QUERY,DOCUMENT",
+                       help="input_type sent for queries and documents (default: nim query,passage; "
+                       "cohere search_query,search_document; openai none)")
+
+
+def _embedder_flags(args):
+    """``(spec the embedder flags name or None, URL given alone or None)``."""
+    from ragsift.config import embedder_spec
+
+    fields = {name: getattr(args, name, None) for name in (
+        "embed_dimensions", "query_prefix", "document_prefix", "input_types")}
+    named = [args.embedder, getattr(args, "embed_model", None), *fields.values()]
+    if args.embed_url and all(v is None for v in named):
+        return None, args.embed_url
+    spec = embedder_spec(
+        args.embedder, getattr(args, "embed_model", None), base_url=args.embed_url,
+        dimensions=fields["embed_dimensions"], query_prefix=fields["query_prefix"],
+        document_prefix=fields["document_prefix"], input_types=fields["input_types"],
+        embedder_source="--embedder", model_source="--embed-model",
+    )
+    return spec, None
+
+
+def _open_with_embedder(args, path, **options):
+    """Open ``path`` with the embedder the flags name, which must be the recorded one (ConfigError otherwise)."""
+    from dataclasses import replace
+
+    from ragsift.index.backends import open_collection
+
+    spec, url = _embedder_flags(args)
+    coll = open_collection(path, embedder=spec, **options)
+    if url is not None and coll.config.dense:
+        coll.use_embedder(replace(coll.config.embedder, base_url=url, source="--embed-url"))
+    return coll
 
 
 def _parse_terms(value: str) -> tuple[str, ...]:
@@ -208,6 +275,20 @@ def _add_search(sub) -> None:
     p = sub.add_parser("search", help="search a collection")
     p.add_argument("collection", metavar="COLLECTION", help="a collection directory or milvus://HOST:PORT/NAME")
     p.add_argument("query")
+    _add_first_stage_options(p, k_default=10)
+    p.add_argument("--validate", action="store_true",
+                   help="judge the result (pass / fail) and, on fail, suggest terms: spelling corrections and related "
+                   "words (a trained validator comes from `ragsift train-router`)")
+    _add_embedder_options(p, creating=False)
+    _add_rerank_options(p)
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON list of {id, score, title, text, source_scores}; with --rerank, --mode auto or "
+                   "--validate an object {hits, rerank_settings, warnings, route, rerank_gate, validation}")
+    p.set_defaults(func=cmd_search)
+
+
+def _add_first_stage_options(p, *, k_default: int) -> None:
+    """The first-stage options ``search`` and ``ask`` share: mode, fusion, k, depths, filters."""
     p.add_argument(
         "--mode", choices=["bm25", "dense", "hybrid", "auto"], default="hybrid",
         help="retriever (default: hybrid); auto routes by the query's analysis: fact → bm25, concept → dense, "
@@ -216,7 +297,7 @@ def _add_search(sub) -> None:
     p.add_argument(
         "--fusion", choices=["rrf", "weighted", "combsum", "combmnz"], default="rrf", help="hybrid fusion (default: rrf)"
     )
-    p.add_argument("-k", type=int, default=10, help="results to return (default: 10)")
+    p.add_argument("-k", type=int, default=k_default, help=f"results to return (default: {k_default})")
     p.add_argument("--rrf-k", type=float, default=60.0, help="RRF constant (default: 60)")
     p.add_argument("--weights", metavar="bm25=W,dense=W", help="per-retriever fusion weights, e.g. bm25=0.4,dense=0.6")
     p.add_argument("--normalization", choices=["minmax", "zscore"], default="minmax", help="score normalization for weighted/comb fusion")
@@ -236,9 +317,14 @@ def _add_search(sub) -> None:
         "are typed, anything else is text; quote a value to keep it text (zip=\"02139\"). Applied before "
         "the top-k cut, so k hits come back whenever k chunks match",
     )
-    _add_rerank_options(p)
-    p.add_argument("--json", action="store_true", help="print a JSON list of {id, score, title, text, source_scores}")
-    p.set_defaults(func=cmd_search)
+    p.add_argument("--synonyms", metavar="FILE",
+                   help="expand the BM25 query with a Solr synonyms.txt file ('a, b' equivalents, 'a => b' rewrites) "
+                   "at search time; the index is unchanged (embedded collections)")
+    p.add_argument("--synonym-weight", type=float, default=1.0, metavar="W",
+                   help="weight of the terms synonyms add, in (0, 1] (default: 1, as Solr)")
+    p.add_argument("--rm3", action="store_true",
+                   help="RM3 pseudo-relevance feedback on the BM25 query (Pyserini's defaults: 10 passages, 10 terms, "
+                   "original weight 0.5)")
 
 
 def _add_rerank_options(p) -> None:
@@ -251,7 +337,9 @@ def _add_rerank_options(p) -> None:
         "interpolate, max_length, text fields); they are the defaults, flags override them. Other types and "
         "options come from RERANKER_* variables (see ragsift.config and ragsift.rerank.registry).",
     )
-    g.add_argument("--rerank", action="store_true", help="rerank the first-stage hits")
+    g.add_argument("--rerank", nargs="?", const="always", choices=["always", "auto"],
+                   help="rerank the first-stage hits; 'auto' reranks only the queries the collection's trained gate "
+                   "expects to gain (`ragsift train-router --reranker-model`; every query when there is no gate)")
     g.add_argument(
         "--reranker-type",
         choices=["cross-encoder", "llm", "nim", "cohere", "jina", "tei", "vertex", "bedrock", "none"],
@@ -286,31 +374,19 @@ def _parse_weight(value: str | None, flag: str = "--interpolate") -> float | str
 
 
 def cmd_search(args) -> int:
-    from ragsift.index.backends import open_collection
-    from ragsift.pipeline.search import SearchOptions, Searcher
+    from ragsift.pipeline.search import Searcher
 
-    opts = SearchOptions(
-        mode=args.mode,
-        k=args.k,
-        fusion=args.fusion,
-        server_fusion=args.server_fusion,
-        rrf_k=args.rrf_k,
-        weights=_parse_weights(args.weights),
-        normalization=args.normalization,
-        bm25_depth=args.bm25_depth,
-        dense_depth=args.dense_depth,
-        parents=not args.no_parents,
-        filters=args.filters,
-    )
+    opts = _search_options(args)
     rerank, reranker = None, None
     if args.rerank:
         from ragsift.pipeline.rerank import RerankOptions
 
-        rerank = RerankOptions(args.candidates, args.top_n, args.threshold, _parse_weight(args.interpolate))
-    collection = open_collection(args.collection)
+        rerank = RerankOptions(args.candidates, args.top_n, args.threshold, _parse_weight(args.interpolate),
+                               auto=args.rerank == "auto")
+    collection = _open_with_embedder(args, args.collection)
     if args.rerank:
         reranker = _reranker_from_args(args, collection=collection)
-    result = Searcher(collection, reranker).search(args.query, opts, rerank=rerank)
+    result = Searcher(collection, reranker).search(args.query, opts, rerank=rerank, validate=args.validate)
     if args.json:
         rows = [
             {k: h.to_dict()[k] for k in ("id", "doc_id", "score", "title", "text", "source_scores")}
@@ -319,8 +395,9 @@ def cmd_search(args) -> int:
         out: object = rows
         if args.rerank:
             out = {"hits": rows, "rerank_settings": result.rerank_settings, "warnings": result.warnings}
-        if result.route is not None:
-            out = {"hits": rows, **(out if isinstance(out, dict) else {}), "route": result.route}
+        extra = {name: getattr(result, name) for name in ("route", "rerank_gate", "validation") if getattr(result, name) is not None}
+        if extra:
+            out = {"hits": rows, **(out if isinstance(out, dict) else {}), **extra}
         json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
         print()
         return 0
@@ -332,10 +409,46 @@ def cmd_search(args) -> int:
         print(f"rerank settings: {applied}", file=sys.stderr)
         for warning in result.warnings:
             print(f"warning: {warning.replace('_', ' ')}", file=sys.stderr)
-    from ragsift.display import print_hits
+    if result.rerank_gate is not None:
+        gate = result.rerank_gate
+        why = f"P(gain) = {gate['probability']} vs {gate['threshold']}" if gate.get("probability") is not None else gate.get("reason", "")
+        print(f"rerank auto: {'reranked' if gate['rerank'] else 'skipped'} ({why})", file=sys.stderr)
+    from ragsift.display import print_hits, print_validation
 
     print_hits(args.query, result, opts)
+    if result.validation is not None:
+        print_validation(result.validation)
     return 0
+
+
+def _search_options(args):
+    """The :class:`SearchOptions` of the first-stage flags (:func:`_add_first_stage_options`)."""
+    from ragsift.pipeline.search import SearchOptions
+
+    return SearchOptions(
+        mode=args.mode,
+        k=args.k,
+        fusion=args.fusion,
+        server_fusion=args.server_fusion,
+        rrf_k=args.rrf_k,
+        weights=_parse_weights(args.weights),
+        normalization=args.normalization,
+        bm25_depth=args.bm25_depth,
+        dense_depth=args.dense_depth,
+        parents=not args.no_parents,
+        filters=args.filters,
+        expansion=_expansion(args),
+    )
+
+
+def _expansion(args):
+    """``--synonyms FILE`` / ``--rm3`` as a :class:`ragsift.query.expansion.QueryExpansion` (None without them)."""
+    if not getattr(args, "synonyms", None) and not getattr(args, "rm3", False):
+        return None
+    from ragsift.query.expansion import QueryExpansion, Synonyms
+
+    synonyms = Synonyms.load(args.synonyms, weight=args.synonym_weight) if args.synonyms else None
+    return QueryExpansion(synonyms=synonyms, rm3=bool(args.rm3))
 
 
 def _collection_spec(value: str | None):
@@ -414,6 +527,144 @@ def _parse_weights(value: str | None) -> dict[str, float] | None:
         except ValueError:
             raise ConfigError(f"--weights {value!r}: expected NAME=NUMBER pairs like bm25=0.4,dense=0.6") from None
     return weights
+
+
+# ---------------------------------------------------------------------- ask
+def _add_ask(sub) -> None:
+    p = sub.add_parser(
+        "ask",
+        help="answer a question from a collection with an LLM, citing the passages",
+        description="Search COLLECTION like `ragsift search`, with validation: a question the collection cannot "
+        "answer gets spelling fixes and related terms, and no LLM call. Otherwise the top hits go as passages "
+        "[1]..[n] to an OpenAI-compatible chat endpoint, whose answer is printed as it is written, followed by its "
+        "citations mapped to document and chunk ids (numbers that name no passage given are reported as invalid). "
+        "The API key comes from $RAGSIFT_LLM_API_KEY, else $OPENAI_API_KEY. Exit status: 0 answered, 1 no answer "
+        "(validation failed, or nothing found), 2 error.",
+    )
+    p.add_argument("collection", metavar="COLLECTION", help="a collection directory or milvus://HOST:PORT/NAME")
+    p.add_argument("question")
+    _add_first_stage_options(p, k_default=5)
+    _add_embedder_options(p, creating=False)
+    _add_rerank_options(p)
+    g = p.add_argument_group("LLM", "any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, llama.cpp, Ollama...)")
+    g.add_argument("--llm-url", metavar="URL",
+                   help="the endpoint's /v1 URL, e.g. http://localhost:8001/v1 (default: $RAGSIFT_LLM_URL)")
+    g.add_argument("--llm-model", metavar="NAME", help="the model it serves (default: $RAGSIFT_LLM_MODEL)")
+    g.add_argument("--llm-timeout", type=float, metavar="S",
+                   help="seconds per request; streaming: between two chunks (default: $RAGSIFT_LLM_TIMEOUT_S, else 60)")
+    g.add_argument("--llm-max-retries", type=int, default=3, metavar="N",
+                   help="retries on 429/5xx/connection errors (default: 3)")
+    g.add_argument("--max-tokens", type=int, default=512, help="longest answer, in tokens (default: 512)")
+    g.add_argument("--max-passage-chars", type=int, default=2000, help="characters of each passage in the prompt (default: 2000)")
+    g.add_argument("--no-stream", action="store_true", help="wait for the whole answer instead of printing it as it is written")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object: {status, answer, citations, invalid_citations, hits, validation, "
+                   "suggestions, model, usage, timings_ms}")
+    p.set_defaults(func=cmd_ask)
+
+
+def cmd_ask(args) -> int:
+    import asyncio
+
+    from ragsift import config
+    from ragsift.answer import Answerer, AnswerStatus
+    from ragsift.pipeline.search import Searcher
+
+    answerer = Answerer(
+        base_url=_llm_setting(args.llm_url, "llm.url", "--llm-url", "the endpoint's /v1 URL, e.g. http://localhost:8001/v1"),
+        model=_llm_setting(args.llm_model, "llm.model", "--llm-model", "the name of the model it serves"),
+        api_key=config.get("credentials.llm"),
+        timeout=args.llm_timeout if args.llm_timeout is not None else config.get("llm.timeout_s"),
+        max_retries=args.llm_max_retries,
+        max_tokens=args.max_tokens,
+        max_passage_chars=args.max_passage_chars,
+    )
+    opts = _search_options(args)
+    rerank, reranker = None, None
+    if args.rerank:
+        from ragsift.pipeline.rerank import RerankOptions
+
+        rerank = RerankOptions(args.candidates, args.top_n, args.threshold, _parse_weight(args.interpolate),
+                               auto=args.rerank == "auto")
+    collection = _open_with_embedder(args, args.collection)
+    if args.rerank:
+        reranker = _reranker_from_args(args, collection=collection)
+    result = Searcher(collection, reranker).search(args.question, opts, rerank=rerank, validate=True)
+    if args.json:
+        answer = answerer.ask(args.question, result)
+        json.dump(answer.to_dict(), sys.stdout, ensure_ascii=False, indent=2)
+        print()
+        return 0 if answer.status is AnswerStatus.ANSWERED else 1
+    if result.route is not None:
+        print(f"route: {result.route['kind']} → {result.route['route']}", file=sys.stderr)
+    if args.no_stream:
+        answer = answerer.ask(args.question, result)
+        if answer.answer is not None:
+            print(answer.answer)
+    else:
+        answer = asyncio.run(_print_stream(answerer, args.question, result))
+    _print_answer_notes(answer)
+    return 0 if answer.status is AnswerStatus.ANSWERED else 1
+
+
+def _llm_setting(value: str | None, setting: str, flag: str, what: str) -> str:
+    from ragsift import config
+
+    value = value or config.get(setting)
+    if not value:
+        variable = config.variables(setting)[0]
+        raise ConfigError(f"ragsift ask needs {flag} ({what}), or ${variable} set")
+    return value
+
+
+async def _print_stream(answerer, question: str, result):
+    """Print the answer's text as it arrives; return the final Answer."""
+    from ragsift.answer import Answer
+
+    printed = False
+    try:
+        async for item in answerer.stream(question, result):
+            if isinstance(item, Answer):
+                if printed:
+                    print()
+                return item
+            print(item.text, end="", flush=True)
+            printed = True
+    except RagsiftError:
+        if printed:
+            print()  # the error goes on a line of its own
+        raise
+    raise AssertionError("unreachable: the stream ends with an Answer")  # pragma: no cover
+
+
+def _print_answer_notes(answer) -> None:
+    """After the answer: its sources, its invalid citations; or why there is no answer and what to try."""
+    from ragsift.answer import AnswerStatus
+
+    if answer.status is AnswerStatus.NO_PASSAGES:
+        print("no answer: the search found no passages (check the filters, or widen -k)")
+        return
+    if answer.status is AnswerStatus.VALIDATION_FAILED:
+        print("no answer: the search results failed validation, so no LLM was asked")
+        for reason in (answer.validation or {}).get("reasons") or []:
+            print(f"  because {reason}")
+        suggestions = answer.suggestions or {}
+        if suggestions.get("did_you_mean"):
+            print(f"did you mean: {suggestions['did_you_mean']}")
+        for fix in suggestions.get("spelling") or []:
+            print(f"  {fix['term']} → {fix['suggestion']}")
+        if suggestions.get("related"):
+            print(f"related terms: {', '.join(suggestions['related'])}")
+        return
+    if answer.citations:
+        print("\nsources:")
+        for c in answer.citations:
+            title = f" — {c.title}" if c.title else ""
+            print(f"  [{c.number}] {c.doc_id} (chunk {c.id}){title}")
+    else:
+        print("\nsources: none cited")
+    for bad in answer.invalid_citations:
+        print(f"invalid citation [{bad.number}]: {bad.reason}")
 
 
 # ---------------------------------------------------------------------- eval
@@ -691,6 +942,9 @@ def _add_serve(sub) -> None:
     p.add_argument("--config", metavar="FILE", help="TOML file with a [service] table")
     p.add_argument("--collection", metavar="COLLECTION",
                    help="collection served by /v1/search and /v1/documents: a directory or milvus://HOST:PORT/NAME")
+    p.add_argument("--embedder", metavar="TYPE[=MODEL]",
+                   help="embedder of /v1/embeddings and /embed when the collection has none (default: bundled "
+                   "all-MiniLM-L6-v2); a served collection's own embedder always wins")
     p.add_argument("--reranker-type", help="reranker kind (default: cross-encoder)")
     p.add_argument(
         "--reranker-model",
@@ -706,6 +960,9 @@ def _add_serve(sub) -> None:
         "--cache", help="rerank score cache: off, memory, sqlite:PATH or redis://HOST:PORT/DB (default: off)"
     )
     p.add_argument("--no-micro-batching", action="store_true", help="run each request alone")
+    p.add_argument("--llm-url", metavar="URL",
+                   help="OpenAI-compatible endpoint of POST /v1/answer (default: $RAGSIFT_LLM_URL; none: no /v1/answer)")
+    p.add_argument("--llm-model", metavar="NAME", help="the model it serves (default: $RAGSIFT_LLM_MODEL)")
     p.set_defaults(func=cmd_serve)
 
 
@@ -719,6 +976,7 @@ def cmd_serve(args) -> int:
     settings = ServiceSettings.load(
         args.config,
         collection=args.collection,
+        embedder=args.embedder,
         reranker_type=args.reranker_type,
         reranker_model=args.reranker_model,
         host=args.host,
@@ -728,6 +986,8 @@ def cmd_serve(args) -> int:
         queue_max=args.queue_max,
         cache=args.cache,
         micro_batching=False if args.no_micro_batching else None,
+        llm_url=args.llm_url,
+        llm_model=args.llm_model,
     )
     if settings.reranker_type == "cross-encoder" and not settings.reranker_model:
         corpus = None

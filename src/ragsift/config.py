@@ -30,6 +30,13 @@ Reranker grammar (one for ``--rerankers``, ``RERANKER_FALLBACK`` and :func:`pars
                         ``cross-encoder=NAME`` for a local name without a slash. A type name wins
                         over a folder of the same name: write ``./cohere`` for the folder.
 
+Embedder grammar (``--embedder``, ``RAGSIFT_EMBEDDER``, :meth:`EmbedderSpec.parse`)
+    ``TYPE`` or ``TYPE=MODEL`` with TYPE ``sentence-transformers`` (``st``, ``local``), ``openai``,
+    ``nim`` or ``cohere`` (``openai=text-embedding-3-small``); anything else is a local model
+    folder or hub name. :class:`EmbedderSpec` holds the rest (URL, dimensions, prefixes, input
+    types, truncation, normalization) and is what a collection records; :func:`embedder_spec`
+    assembles one from the CLI's flags.
+
 Model resolution (the cross-encoder, when no model is named): the option (flag or argument) →
 ``RERANKER_MODEL``, when it belongs to the cross-encoder (``RERANKER_TYPE`` unset or
 ``cross-encoder``) → the model ``ragsift train-reranker`` trained on the corpus being searched
@@ -65,13 +72,20 @@ __all__ = [
     "hub_offline",
     "read_toml",
     "service_values",
+    "service_row",
+    "SERVICE_SHARED",
     "RerankerType",
     "RerankerRef",
     "RerankerSpec",
     "CacheKind",
     "CacheSpec",
     "EmbedderSpec",
+    "EmbedderType",
+    "EMBEDDER_DEFAULTS",
     "DEFAULT_EMBED_MODEL",
+    "DEFAULT_EMBED_ALIASES",
+    "embedder_spec",
+    "parse_embedder_type",
     "parse_type",
     "type_label",
     "format_reranker_ref",
@@ -162,6 +176,24 @@ SETTINGS: dict[str, Setting] = {
         Setting("credentials.openai", ("OPENAI_API_KEY",), str, None, "key of the OpenAI-compatible LLM endpoint"),
         Setting("credentials.judge", ("RAGSIFT_JUDGE_API_KEY", "OPENAI_API_KEY"), str, None,
                 "key of the eval judge's endpoint"),
+        Setting("credentials.llm", ("RAGSIFT_LLM_API_KEY", "OPENAI_API_KEY"), str, None,
+                "key of the answer LLM's endpoint (ragsift ask, POST /v1/answer)"),
+        # -- the answer LLM (ragsift ask and POST /v1/answer; the service reads them as llm_*) ------
+        Setting("llm.url", ("RAGSIFT_LLM_URL",), str, None,
+                "OpenAI-compatible endpoint that writes grounded answers, e.g. http://localhost:8001/v1"),
+        Setting("llm.model", ("RAGSIFT_LLM_MODEL",), str, None, "the model that endpoint serves"),
+        Setting("llm.timeout_s", ("RAGSIFT_LLM_TIMEOUT_S",), float, 60.0,
+                "seconds per LLM request (streaming: between two chunks); retried on 429/5xx"),
+        # -- hosted embedders (EmbedderSpec; ragsift.index.openai_embedder, cohere_embedder) ---------
+        Setting("embedder.api_key", ("RAGSIFT_EMBED_API_KEY",), str, None,
+                "key of the hosted embedder; default: the vendor's (OPENAI_API_KEY, NVIDIA_API_KEY, COHERE_API_KEY)"),
+        Setting("embedder.batch_size", ("RAGSIFT_EMBED_BATCH_SIZE",), int, None,
+                "texts per embedding request (default: openai 128, nim 50, cohere 96)"),
+        Setting("embedder.timeout", ("RAGSIFT_EMBED_TIMEOUT",), float, None, "seconds per embedding request (default 30)"),
+        Setting("embedder.max_retries", ("RAGSIFT_EMBED_MAX_RETRIES",), int, None,
+                "retries of an embedding request on 429/5xx, after Retry-After (default 3)"),
+        Setting("embedder.requests_per_minute", ("RAGSIFT_EMBED_REQUESTS_PER_MINUTE",), float, None,
+                "pace embedding requests to stay under a rate limit (default: no pacing)"),
         # -- Milvus (collections named milvus://HOST:PORT/NAME; ragsift.index.milvus) ---------------
         Setting("milvus.token", ("MILVUS_TOKEN",), str, None, "Milvus token: user:password or an API key"),
         Setting("milvus.db", ("MILVUS_DB",), str, None, "Milvus database (default: the server's default)"),
@@ -174,6 +206,9 @@ SETTINGS: dict[str, Setting] = {
                 "any get_reranker type"),
         Setting("service.reranker_model", ("RAGSIFT_RERANKER_MODEL", "RERANKER_MODEL"), str, None,
                 "folder or hub name (RERANKER_MODEL only when it belongs to the reranker type)"),
+        Setting("service.embedder", ("RAGSIFT_EMBEDDER",), str, None,
+                "embedder of /v1/embeddings and /embed when the served collection has none: TYPE[=MODEL] or a "
+                "model (default: the bundled all-MiniLM-L6-v2)"),
         Setting("service.served_model_name", ("RAGSIFT_SERVED_MODEL_NAME",), str, None,
                 "id in /v1/models; default: the reranker's name"),
         Setting("service.strict_model", ("RAGSIFT_STRICT_MODEL",), bool, True,
@@ -314,6 +349,22 @@ def _file_table(path: Path, table: str, keys: Collection[str]) -> dict[str, tupl
     return {k: (v, f"{path} [{table}]") for k, v in section.items()}
 
 
+#: Service settings that are rows of another section, shared with the CLI: service key → row.
+SERVICE_SHARED: dict[str, str] = {
+    "llm_url": "llm.url",
+    "llm_model": "llm.model",
+    "llm_timeout_s": "llm.timeout_s",
+    "llm_api_key": "credentials.llm",
+}
+
+
+def service_row(key: str) -> str | None:
+    """The :data:`SETTINGS` row of service setting ``key`` (``service.KEY``, or a shared row), or None."""
+    if f"service.{key}" in SETTINGS:
+        return f"service.{key}"
+    return SERVICE_SHARED.get(key)
+
+
 def service_values(
     keys: Collection[str],
     config_file: str | os.PathLike[str] | None = None,
@@ -334,7 +385,8 @@ def service_values(
     if config_file is not None:
         values.update(_file_table(Path(config_file), "service", keys))
     for key in keys:
-        found = raw(f"service.{key}", env) if f"service.{key}" in SETTINGS else None
+        row = service_row(key)
+        found = raw(row, env) if row is not None else None
         if found is not None:
             values[key] = found
     values.update({k: (v, f"argument {k}=") for k, v in (explicit or {}).items() if v is not None})
@@ -868,22 +920,322 @@ def _resolved(ref: RerankerRef, env: Environ, corpus: str | None = None) -> Rera
 
 
 DEFAULT_EMBED_MODEL = "all-MiniLM-L6-v2"
+#: Names that mean the bundled all-MiniLM-L6-v2 (lower-cased).
+DEFAULT_EMBED_ALIASES = frozenset({"default", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"})
+
+
+class EmbedderType(str, Enum):
+    """Where a collection's vectors come from, by the name ``--embedder`` uses."""
+
+    SENTENCE_TRANSFORMERS = "sentence-transformers"  # a local model: a folder or a hub name
+    OPENAI = "openai"  # any OpenAI-compatible POST /v1/embeddings: OpenAI, vLLM, TEI, Ollama, LiteLLM
+    NIM = "nim"  # NVIDIA NIM embedding: the OpenAI wire format plus input_type and truncate
+    COHERE = "cohere"  # Cohere POST /v2/embed
+
+    @property
+    def hosted(self) -> bool:
+        return self is not EmbedderType.SENTENCE_TRANSFORMERS
+
+
+_EMBEDDER_ALIASES = {"st": "sentence-transformers", "local": "sentence-transformers"}
+
+
+@dataclass(frozen=True)
+class _EmbedderDefaults:
+    model: str
+    base_url: str | None = None
+    query_input_type: str | None = None
+    document_input_type: str | None = None
+    truncate: str | None = None
+
+
+#: What a type's spec holds unless told otherwise.
+EMBEDDER_DEFAULTS: dict[EmbedderType, _EmbedderDefaults] = {
+    EmbedderType.SENTENCE_TRANSFORMERS: _EmbedderDefaults(DEFAULT_EMBED_MODEL),
+    EmbedderType.OPENAI: _EmbedderDefaults("text-embedding-3-small", "https://api.openai.com/v1"),
+    EmbedderType.NIM: _EmbedderDefaults(
+        "nvidia/nv-embedqa-e5-v5", "https://integrate.api.nvidia.com/v1", "query", "passage", "END"
+    ),
+    EmbedderType.COHERE: _EmbedderDefaults(
+        "embed-v4.0", "https://api.cohere.com", "search_query", "search_document", "END"
+    ),
+}
+
+_TRUNCATE_MODES = ("NONE", "START", "END")
+_HOSTED_FIELDS = ("base_url", "dimensions", "query_input_type", "document_input_type", "truncate")
+_SETTINGS_SHOWN = (*_HOSTED_FIELDS, "query_prefix", "document_prefix", "normalize")
+_SECRET_PARAM = re.compile(r"key|token|secret|sig|password|auth", re.IGNORECASE)
+
+
+def parse_embedder_type(value: object, param: str) -> EmbedderType:
+    """An :class:`EmbedderType` (case-insensitive, ``_`` for ``-``; ``st``/``local`` for a local model)."""
+    if isinstance(value, str):
+        key = value.strip().lower().replace("_", "-")
+        value = _EMBEDDER_ALIASES.get(key, key)
+    return parse_enum(EmbedderType, value, param=param)  # type: ignore[arg-type]
+
+
+def _embedder_type_name(text: str) -> EmbedderType | None:
+    try:
+        return parse_embedder_type(text, "embedder")
+    except ConfigError:
+        return None
 
 
 @dataclass(frozen=True)
 class EmbedderSpec:
-    """The dense model: a local folder or a hub name (default: the bundled all-MiniLM-L6-v2)."""
+    """What embeds a collection's texts; recorded with the collection (``CollectionConfig.embedder``).
 
-    model: str = DEFAULT_EMBED_MODEL
-    source: str = "embed_model"
+    ``type``: a local sentence-transformers model or a hosted API (:class:`EmbedderType`);
+    ``model``: the folder, hub name or the API's model id (None: the type's default);
+    ``base_url``: a hosted API's endpoint (None: the vendor's). It holds no credential: keys come
+    from the environment (``RAGSIFT_EMBED_API_KEY``, else the vendor's variable);
+    ``dimensions``: the output dimension asked of the API (OpenAI ``dimensions``, Cohere
+    ``output_dimension``; None: the model's own);
+    ``query_prefix`` / ``document_prefix``: prepended to every query / document (E5: ``"query: "``
+    and ``"passage: "``);
+    ``query_input_type`` / ``document_input_type``: sent as ``input_type`` (NIM ``query`` /
+    ``passage``, Cohere ``search_query`` / ``search_document``; None: not sent);
+    ``truncate``: ``NONE``, ``START`` or ``END``, sent to NIM and Cohere (None: not sent);
+    ``normalize``: L2-normalize the vectors (the vector index compares by inner product).
+
+    Fields left None get the type's defaults (:data:`EMBEDDER_DEFAULTS`). Two specs embed alike
+    (:meth:`same_embeddings`) when everything but ``base_url`` agrees: the URL says where a
+    model is served, not which model it is. ``source`` names the option or file the spec came
+    from, for error messages.
+    """
+
+    model: str | None = None
+    source: str = field(default="embed_model", compare=False)
+    type: EmbedderType = EmbedderType.SENTENCE_TRANSFORMERS
+    base_url: str | None = None
+    dimensions: int | None = None
+    query_prefix: str = ""
+    document_prefix: str = ""
+    query_input_type: str | None = None
+    document_input_type: str | None = None
+    truncate: str | None = None
+    normalize: bool = True
+
+    def __post_init__(self) -> None:
+        kind = parse_embedder_type(self.type, f"{self.source} type")
+        defaults = EMBEDDER_DEFAULTS[kind]
+        _put(self, "type", kind)
+        _put(self, "model", self._checked_model(defaults.model if self.model is None else self.model))
+        if not kind.hosted:
+            given = [f"{n}={getattr(self, n)!r}" for n in _HOSTED_FIELDS if getattr(self, n) is not None]
+            if given:
+                raise ConfigError(
+                    f"{', '.join(given)} given for the local model {self.model!r}: only hosted embedders (openai, "
+                    "nim, cohere) take it. Fix: choose a hosted embedder (--embedder openai=MODEL --embed-url URL), "
+                    "or use query_prefix / document_prefix with a local model"
+                )
+        else:
+            _put(self, "base_url", _embed_base_url(self.base_url or defaults.base_url, self.source))
+            for name in ("query_input_type", "document_input_type", "truncate"):
+                value = getattr(self, name)
+                _put(self, name, _optional_word(getattr(defaults, name) if value is None else value, name))
+            if self.truncate is not None:
+                _put(self, "truncate", _parse_choice(self.truncate, _TRUNCATE_MODES, "truncate"))
+        if self.dimensions is not None and (
+            isinstance(self.dimensions, bool) or not isinstance(self.dimensions, int) or self.dimensions < 1
+        ):
+            raise ConfigError(
+                f"dimensions={self.dimensions!r} is not valid; use a positive integer or None (the model's own)"
+            )
+        for name in ("query_prefix", "document_prefix"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"{name}={getattr(self, name)!r} is not valid; use a string such as 'query: '")
+        if not isinstance(self.normalize, bool):
+            raise ConfigError(f"normalize={self.normalize!r} is not valid; use true or false")
+
+    def _checked_model(self, model: object) -> str:
+        if not isinstance(model, (str, os.PathLike)) or not os.fspath(model).strip():
+            valid = ", ".join(t.value for t in EmbedderType)
+            raise ConfigError(
+                f"{self.source}={model!r} is not valid; pass a local model folder or a Hugging Face name such as "
+                f"'sentence-transformers/all-MiniLM-L6-v2' (default: the bundled {DEFAULT_EMBED_MODEL!r}), "
+                f"or TYPE[=MODEL] with TYPE one of {valid}"
+            )
+        return os.fspath(model).strip()
+
+    # -- grammar -------------------------------------------------------------------------------
 
     @classmethod
-    def parse(cls, model: object, source: str = "embed_model") -> "EmbedderSpec":
-        if model is None:
+    def parse(cls, value: object, source: str = "embed_model") -> "EmbedderSpec":
+        """``TYPE``, ``TYPE=MODEL`` (``openai=text-embedding-3-small``) or a local model (folder / hub name).
+
+        None is the bundled default. A type name wins over a folder of that name (``./openai``).
+        """
+        if isinstance(value, EmbedderSpec):
+            return value
+        if value is None:
             return cls(source=source)
-        if not isinstance(model, (str, os.PathLike)) or not os.fspath(model).strip():
+        if not isinstance(value, (str, os.PathLike)) or not os.fspath(value).strip():
+            return cls(value, source)  # type: ignore[arg-type]  # raises, naming source
+        text = os.fspath(value).strip()
+        kind = _embedder_type_name(text)
+        if kind is not None:
+            return cls(source=source, type=kind)
+        name, sep, model = text.partition("=")
+        kind = _embedder_type_name(name) if sep else None
+        if kind is not None:
+            return cls(model.strip() or None, source, type=kind)
+        return cls(text, source)
+
+    def __str__(self) -> str:
+        """``TYPE=MODEL`` (a local model: its name alone), which :meth:`parse` reads back."""
+        return self.model if self.type is EmbedderType.SENTENCE_TRANSFORMERS else f"{self.type.value}={self.model}"
+
+    def describe(self) -> str:
+        """``str(self)`` with the URL of a hosted API and every setting that is not the type's default."""
+        plain = EmbedderSpec(self.model, type=self.type)
+        shown = [
+            f"{name}={getattr(self, name)!r}"
+            for name in _SETTINGS_SHOWN
+            if (name == "base_url" and self.type.hosted) or getattr(self, name) != getattr(plain, name)
+        ]
+        return f"{self}" + (f" ({', '.join(shown)})" if shown else "")
+
+    # -- the manifest --------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every setting, as plain JSON values (what a collection records)."""
+        return {"type": self.type.value, "model": self.model, **{name: getattr(self, name) for name in _SETTINGS_SHOWN}}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "manifest") -> "EmbedderSpec":
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{source}: the embedder must be an object such as {{'type': 'openai', 'model': ...}}")
+        known = {f for f in cls.__dataclass_fields__ if f != "source"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown embedder settings {unknown}; valid: {sorted(known)}")
+        return cls(**data, source=source)
+
+    # -- identity ------------------------------------------------------------------------------
+
+    def differences(self, other: "EmbedderSpec") -> list[str]:
+        """The settings in which ``other`` embeds differently (``base_url`` is never one)."""
+        out = []
+        for name in ("type", "model", "dimensions", "query_prefix", "document_prefix", "query_input_type",
+                     "document_input_type", "truncate", "normalize"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            same = _same_local_model(mine, theirs) if name == "model" and self.type is other.type else mine == theirs
+            if not same:
+                out.append(name)
+        return out
+
+    def same_embeddings(self, other: "EmbedderSpec") -> bool:
+        """True when ``other`` gives the same vectors (it may be served at another ``base_url``)."""
+        return not self.differences(other)
+
+    def require_same(self, asked: "EmbedderSpec", where: str) -> None:
+        """ConfigError naming both specs when ``asked`` (from ``asked.source``) embeds unlike this recorded one."""
+        differ = self.differences(asked)
+        if differ:
             raise ConfigError(
-                f"{source}={model!r} is not valid; pass a local model folder or a Hugging Face name such as "
-                f"'sentence-transformers/all-MiniLM-L6-v2' (default: the bundled {DEFAULT_EMBED_MODEL!r})"
+                f"{where} was built with the embedder {self.describe()}, but {asked.source} asks for "
+                f"{asked.describe()} (they differ in {', '.join(differ)}); vectors of one cannot be searched with "
+                f"the other. Fix: leave out {asked.source} to use the recorded embedder (`ragsift info` shows it), "
+                "or index into a new collection to use another embedder"
             )
-        return cls(os.fspath(model).strip(), source)
+
+
+def _put(spec: "EmbedderSpec", name: str, value: Any) -> None:
+    object.__setattr__(spec, name, value)  # normalizing a frozen dataclass in __post_init__
+
+
+def _parse_choice(value: object, choices: Sequence[str], param: str) -> str:
+    """``value`` upper-cased when it is one of ``choices``, else a ConfigError listing them."""
+    if isinstance(value, str) and value.strip().upper() in choices:
+        return value.strip().upper()
+    raise ConfigError(f"{param}={value!r} is not valid; choose one of {', '.join(choices)}")
+
+
+def _optional_word(value: object, param: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{param}={value!r} is not valid; use a non-empty string or None (not sent)")
+    return value.strip()
+
+
+def _embed_base_url(url: object, source: str) -> str:
+    """A hosted embedder's URL: http(s), and no credential in it (keys come from the environment)."""
+    if not isinstance(url, str) or not url.strip().startswith(("http://", "https://")):
+        raise ConfigError(
+            f"base_url={url!r} ({source}) must be an http:// or https:// URL, e.g. http://localhost:8000/v1"
+        )
+    url = url.strip().rstrip("/")
+    parts = urlsplit(url)
+    secret = parts.username is not None or parts.password is not None or any(
+        _SECRET_PARAM.search(name) for name, _, _ in (p.partition("=") for p in parts.query.split("&") if p)
+    )
+    if secret:
+        raise ConfigError(
+            f"base_url of the embedder ({source}) holds a credential ({_hide_password(url).split('?')[0]}...); "
+            "it is recorded in the collection, so it must not. Fix: give the URL without it and set the key in "
+            "RAGSIFT_EMBED_API_KEY (or the vendor's variable: OPENAI_API_KEY, NVIDIA_API_KEY, COHERE_API_KEY)"
+        )
+    return url
+
+
+def _same_local_model(a: str, b: str) -> bool:
+    """Equal names, both the bundled default, or two paths to the same folder."""
+    if a == b or (a.lower() in DEFAULT_EMBED_ALIASES and b.lower() in DEFAULT_EMBED_ALIASES):
+        return True
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    try:
+        return pa.exists() and pb.exists() and pa.resolve() == pb.resolve()
+    except OSError:
+        return False
+
+
+def embedder_spec(
+    embedder: object = None,
+    model: object = None,
+    *,
+    input_types: str | None = None,
+    embedder_source: str = "embedder",
+    model_source: str = "embed_model",
+    **fields: Any,
+) -> EmbedderSpec | None:
+    """The embedder a set of options names (None when none is given): the CLI's ``--embedder`` and friends.
+
+    ``embedder`` is ``TYPE[=MODEL]`` or a model; ``model`` names the model separately (alone it is a
+    local model, as ``--embed-model`` always was). ``input_types`` is ``QUERY,DOCUMENT``
+    (``query,passage``). ``fields`` are :class:`EmbedderSpec` settings (``base_url``,
+    ``dimensions``, ``query_prefix``, ``document_prefix``, ``truncate``, ``normalize``); None
+    means not given.
+    """
+    fields = {k: v for k, v in fields.items() if v is not None}
+    if input_types is not None:
+        parts = [p.strip() for p in str(input_types).split(",")]
+        if len(parts) != 2 or not all(parts):
+            raise ConfigError(
+                f"input_types={input_types!r} is not valid; write QUERY,DOCUMENT, e.g. 'query,passage' (NIM) or "
+                "'search_query,search_document' (Cohere)"
+            )
+        fields.update(query_input_type=parts[0], document_input_type=parts[1])
+    if embedder is None and model is None and not fields:
+        return None
+    if embedder is None:
+        hosted = sorted(set(fields) & set(_HOSTED_FIELDS))
+        if hosted:
+            raise ConfigError(
+                f"{', '.join(hosted)} {'needs' if len(hosted) == 1 else 'need'} a hosted embedder; name it with "
+                f"{embedder_source} "
+                f"({', '.join(t.value for t in EmbedderType if t.hosted)}), e.g. {embedder_source} openai=MODEL"
+            )
+        spec = EmbedderSpec.parse(model, model_source)
+    else:
+        spec = EmbedderSpec.parse(embedder, embedder_source)
+        if model is not None:
+            if "=" in str(embedder):
+                raise ConfigError(
+                    f"{embedder_source}={embedder!r} already names a model; drop {model_source}={model!r} "
+                    "or the '=MODEL' part"
+                )
+            spec = replace(spec, model=os.fspath(model))  # type: ignore[arg-type]
+    return replace(spec, **fields) if fields else spec

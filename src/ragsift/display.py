@@ -49,6 +49,24 @@ def print_hits(query: str, result, opts) -> None:
     Console().print(table)
 
 
+def print_validation(validation: dict) -> None:
+    """The verdict of ``--validate`` and, on fail, the suggested terms."""
+    from rich.console import Console
+
+    console = Console()
+    verdict = validation["verdict"]
+    style = "green" if verdict == "pass" else "bold red"
+    console.print(f"validation: [{style}]{verdict}[/{style}] ({'; '.join(validation['reasons'])})")
+    suggestions = validation.get("suggestions") or {}
+    if suggestions.get("did_you_mean"):
+        console.print(f"did you mean: [bold]{suggestions['did_you_mean']}[/bold]")
+    fixes = ", ".join(f"{s['term']} → {s['suggestion']}" for s in suggestions.get("spelling", []))
+    if fixes:
+        console.print(f"spelling: {fixes}")
+    if suggestions.get("related"):
+        console.print("related terms: " + ", ".join(suggestions["related"]))
+
+
 def side_by_side(query: str, columns: dict[str, Sequence[Hit]], timings: dict[str, float]) -> None:
     """One table per query: a column per mode, a row per rank."""
     from rich.console import Console

@@ -40,11 +40,16 @@ Every JSON-over-HTTP call ragsift makes goes through :class:`HttpClient`: the ho
 Sync and async share one retry loop: :meth:`HttpClient._attempts` is a generator that decides
 (send these headers / wait this long / return the body / raise this error) without doing I/O;
 :meth:`HttpClient.post_json` and :meth:`HttpClient.apost_json` only carry out its steps.
+:meth:`HttpClient.astream_lines` shares it too, for streamed answers (server-sent events): the
+attempts before the first byte of a 2xx answer are retried the same way; once the body streams,
+a lost connection or a read past ``timeout`` is raised as its typed error (not retried: part of
+the answer has been delivered).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import logging
@@ -56,7 +61,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any, Callable, Generator, Iterable, Mapping
+from typing import Any, AsyncIterator, Callable, Generator, Iterable, Mapping
 
 import httpx
 
@@ -592,3 +597,62 @@ class HttpClient:
                 step = steps.send(outcome)
             except StopIteration as done:
                 return done.value
+
+    async def astream_lines(
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        *,
+        client: httpx.AsyncClient | None = None,
+        accept: str = "text/event-stream",
+    ) -> AsyncIterator[str]:
+        """POST ``body`` as JSON and yield the lines of the 2xx answer as they arrive (no line ends).
+
+        Attempts that fail before a 2xx answer starts are retried like :meth:`apost_json` (the
+        same steps, statuses and waits); a transport error while the body streams becomes its
+        typed error at once (a read past ``timeout`` between two chunks: :class:`RemoteTimeoutError`).
+        """
+        if client is None:
+            async with self.async_client() as owned:
+                async with contextlib.aclosing(self.astream_lines(path, body, client=owned, accept=accept)) as lines:
+                    async for line in lines:
+                        yield line
+            return
+        url = self.url_for(path)
+        steps = self._attempts(path, None)
+        step = next(steps)
+        while True:
+            outcome: Any = None
+            if isinstance(step, _Wait):
+                await asyncio.sleep(step.seconds)
+            else:
+                request = client.build_request("POST", url, json=body, headers={**step.headers, "Accept": accept})
+                try:
+                    response = await client.send(request, stream=True)
+                except httpx.TransportError as exc:
+                    outcome = exc
+                else:
+                    if response.is_success:
+                        steps.close()
+                        try:
+                            async for line in response.aiter_lines():
+                                yield line
+                        except httpx.TransportError as exc:
+                            _, secrets = self._request_headers()
+                            raise self._failure(self.target(path), 0, secrets, exc)[0] from exc
+                        finally:
+                            await response.aclose()
+                        return
+                    try:
+                        await response.aread()  # the error body, for the message
+                        outcome = response
+                    except httpx.TransportError as exc:
+                        outcome = exc
+                    finally:
+                        await response.aclose()
+            step = steps.send(outcome)  # the next step, or the typed error of the last attempt
+
+    def malformed(self, path: str, detail: str) -> RemoteError:
+        """The :class:`MalformedResponseError` for a 2xx answer to ``path`` that broke the contract (``detail``)."""
+        _, secrets = self._request_headers()
+        return self._error(self.target(path), secrets, status=200, detail=detail)

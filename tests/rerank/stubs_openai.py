@@ -13,11 +13,21 @@ thread and serves ``POST /v1/chat/completions``:
   callable ``(query, passage) -> style``). A listwise prompt (``[i] …`` lines and a
   ``Search Query: …`` line) gets the permutation sorting passages by the same overlap (uncapped,
   ties by id) as ``[3] > [1] > [2]``; styles ``"prose"`` and ``"garbage"`` change its wording;
+  A grounded-answer prompt (a ``Question: …`` line after passages marked ``[1]``, ``[2]``…) gets
+  one sentence per passage that shares words with the question (at most ``max_cited``, most
+  shared words first, ties by number), each made of the first words of the passage's text (a
+  ``Title:`` line is skipped) and ending with its citation, as ``Cats purr when they are content [2].``;
+- ``"stream": true`` answers like the real API: ``text/event-stream``, chunked, one
+  ``chat.completion.chunk`` per word (the first carries ``delta.role``), a last chunk with
+  ``finish_reason``, a usage chunk (``choices: []``) when ``stream_options.include_usage`` is
+  true, then ``data: [DONE]``. ``stream_options`` without ``stream`` is a 400, as upstream;
+- every answer echoes the served ``model`` and reports ``usage`` (words counted as tokens);
 - :meth:`OpenAIStub.fail` queues :class:`Fault` s, consumed one per request in arrival order
   (429 with ``Retry-After``, 5xx, a delay past the client's timeout, a body without ``choices``, a
-  given content…), after which it behaves normally again;
-- it records every request (``requests``) and the maximum number of requests in flight at once
-  (``max_in_flight``); ``latency`` seconds of delay per answer make concurrency observable.
+  given content, a stream cut after some chunks…), after which it behaves normally again;
+- it records every request (``requests``; :attr:`OpenAIStub.calls` counts those to the
+  chat-completions path) and the maximum number of requests in flight at once (``max_in_flight``);
+  ``latency`` seconds of delay per answer make concurrency observable.
 
 Use as a context manager: ``with OpenAIStub(model="m") as stub: LLMReranker("m", base_url=stub.base_url)``.
 """
@@ -26,6 +36,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 from collections import deque
@@ -33,7 +44,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
-__all__ = ["OpenAIStub", "Fault", "POINTWISE_STYLES", "overlap"]
+__all__ = ["OpenAIStub", "Fault", "POINTWISE_STYLES", "overlap", "grounded_answer", "numbered_passages"]
 
 POINTWISE_STYLES = ("json", "fenced", "prose_json", "prose", "bare", "fraction", "float", "garbage")
 _ROLES = {"system", "user", "assistant", "developer", "tool"}
@@ -75,6 +86,32 @@ def listwise_answer(permutation: list[int], style: str) -> str:
     return ranking
 
 
+def numbered_passages(text: str) -> dict[int, str]:
+    """``{n: passage}`` of the blocks that start with ``[n]`` on a line of their own (up to the next one)."""
+    marks = list(re.finditer(r"^\[(\d+)\] ?", text, re.MULTILINE))
+    ends = [m.start() for m in marks[1:]] + [len(text)]
+    return {int(m.group(1)): text[m.end() : end].strip() for m, end in zip(marks, ends)}
+
+
+def grounded_answer(question: str, passages: dict[int, str], max_cited: int) -> str:
+    """One sentence per passage sharing words with ``question`` (most first), each citing it: ``… [n].``"""
+    ranked = sorted((n for n in passages if overlap(question, passages[n])), key=lambda n: (-overlap(question, passages[n]), n))
+    if not ranked:
+        return "The passages do not answer this question."
+    sentences = []
+    for n in ranked[:max_cited]:
+        body = re.sub(r"^Title:.*$", "", passages[n], flags=re.MULTILINE)  # the sentence comes from the text
+        words = _WORD.findall(body.lower())
+        sentences.append(f"{' '.join(words[:8]).capitalize()} [{n}].")
+    return " ".join(sentences)
+
+
+def _usage(messages: list[dict], content: str) -> dict:
+    prompt = sum(len(m["content"].split()) for m in messages)
+    completion = len(content.split())
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
 @dataclass
 class Fault:
     """How to misbehave on one request. The first field set wins: ``body``/``raw``, ``status``, ``content``.
@@ -88,6 +125,10 @@ class Fault:
     body: Any = None
     raw: str | None = None
     content: str | None = None
+    #: Streaming only: close the connection after this many chunks, without [DONE] nor the last chunk.
+    cut_after: int | None = None
+    #: Streaming only: send this JSON object as a data event (e.g. ``{"error": {...}}``) after the first chunk.
+    event: Any = None
 
 
 class _BadRequest(Exception):
@@ -131,11 +172,13 @@ class OpenAIStub:
         api_key: str | None = None,
         style: str | Callable[[str, str], str] = "json",
         latency: float = 0.0,
+        max_cited: int = 2,
     ):
         self.model = model
         self.api_key = api_key
         self.style = style
         self.latency = latency
+        self.max_cited = max_cited
         self.requests: list[dict[str, Any]] = []
         self.max_in_flight = 0
         self._in_flight = 0
@@ -173,6 +216,12 @@ class OpenAIStub:
         """Queue faults for the next requests, one per request."""
         with self._lock:
             self._faults.extend(faults)
+
+    @property
+    def calls(self) -> int:
+        """Requests received on the chat-completions path (valid or not)."""
+        with self._lock:
+            return sum(1 for r in self.requests if r["path"].rstrip("/") == "/v1/chat/completions")
 
     def user_prompts(self) -> list[str]:
         """The last user message of every recorded request that had a valid body."""
@@ -226,7 +275,12 @@ class OpenAIStub:
         if self.latency:
             self._stop.wait(self.latency)
         content = fault.content if fault is not None and fault.content is not None else self._answer(messages)
-        self._send(h, 200, self._completion(content))
+        usage = _usage(messages, content)
+        if body.get("stream"):
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            self._stream(h, content, usage if include_usage else None, fault)
+        else:
+            self._send(h, 200, self._completion(content, usage))
 
     def _check_auth(self, header: str | None) -> None:
         if self.api_key is None:
@@ -251,12 +305,24 @@ class OpenAIStub:
         mt = body.get("max_tokens", 1)
         if isinstance(mt, bool) or not isinstance(mt, int) or mt < 1:
             raise _BadRequest(400, f"Invalid 'max_tokens': {mt!r}")
+        stream = body.get("stream", False)
+        if not isinstance(stream, bool):
+            raise _BadRequest(400, f"Invalid type for 'stream': expected a boolean, got {stream!r}")
+        options = body.get("stream_options")
+        if options is not None:
+            if not stream:
+                raise _BadRequest(400, "The 'stream_options' parameter is only allowed when 'stream' is enabled.")
+            if not isinstance(options, dict) or not isinstance(options.get("include_usage", False), bool):
+                raise _BadRequest(400, f"Invalid 'stream_options': {options!r}")
         if body["model"] != self.model:
             raise _BadRequest(404, f"The model `{body['model']}` does not exist or you do not have access to it.")
         return messages
 
     def _answer(self, messages: list[dict]) -> str:
         prompt = [m["content"] for m in messages if m["role"] == "user"][-1]
+        question = re.search(r"^Question: (.*)$", prompt, re.MULTILINE)
+        if question:
+            return grounded_answer(question.group(1), numbered_passages(prompt[: question.start()]), self.max_cited)
         search = re.search(r"^Search Query: (.*)$", prompt, re.MULTILINE)
         if search:
             passages = {int(i): text for i, text in re.findall(r"^\[(\d+)\] ?(.*)$", prompt, re.MULTILINE)}
@@ -270,15 +336,56 @@ class OpenAIStub:
         style = self.style if isinstance(self.style, str) else self.style(query.group(1), passage.group(1))
         return pointwise_answer(min(overlap(query.group(1), passage.group(1)), 10), style)
 
-    def _completion(self, content: str) -> dict:
+    def _completion(self, content: str, usage: dict) -> dict:
         return {
             "id": f"chatcmpl-stub{len(self.requests)}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": self.model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 0, "completion_tokens": len(content.split()), "total_tokens": 0},
+            "usage": usage,
         }
+
+    def _chunk(self, delta: dict, finish_reason: str | None = None, usage: dict | None = None) -> dict:
+        chunk = {
+            "id": f"chatcmpl-stub{len(self.requests)}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+        }
+        if usage is not None:
+            chunk["choices"], chunk["usage"] = [], usage
+        return chunk
+
+    def _stream(self, h: BaseHTTPRequestHandler, content: str, usage: dict | None, fault: Fault | None) -> None:
+        """Server-sent events, chunked: role + first word, one chunk per further word, finish, usage, [DONE]."""
+        words = re.findall(r"\S+\s*", content) or [""]
+        events: list[Any] = [self._chunk({"role": "assistant", "content": words[0]})]
+        events += [self._chunk({"content": w}) for w in words[1:]]
+        if fault is not None and fault.event is not None:
+            events.insert(1, fault.event)
+        events.append(self._chunk({}, finish_reason="stop"))
+        if usage is not None:
+            events.append(self._chunk({}, usage=usage))
+        events.append("[DONE]")
+        h.send_response(200)
+        h.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        h.send_header("Cache-Control", "no-cache")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        for i, event in enumerate(events):
+            if fault is not None and fault.cut_after is not None and i == fault.cut_after:
+                h.wfile.flush()
+                h.close_connection = True
+                h.connection.shutdown(socket.SHUT_RDWR)  # no terminating chunk: the body is cut short
+                return
+            data = event if isinstance(event, str) else json.dumps(event)
+            payload = f"data: {data}\n\n".encode()
+            h.wfile.write(f"{len(payload):x}\r\n".encode() + payload + b"\r\n")
+            h.wfile.flush()
+        h.wfile.write(b"0\r\n\r\n")
+        h.wfile.flush()
 
     def _send(self, h: BaseHTTPRequestHandler, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()

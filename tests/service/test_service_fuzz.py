@@ -112,6 +112,25 @@ TEMPLATES: dict[str, list[dict[str, Any]]] = {
             ]
         }
     ],
+    "/v1/embeddings": [
+        {
+            "model": "hashing",  # the collection's embedder (fuzz_kit's HashingEmbedder)
+            "input": ["cats purr", "Dogs bark."],
+            "encoding_format": "float",
+            "dimensions": 64,
+            "input_type": "query",
+            "truncate": "END",
+        }
+    ],
+    "/embed": [
+        {
+            "inputs": ["cats purr", "Dogs bark."],
+            "normalize": True,
+            "truncate": True,
+            "truncation_direction": "Right",
+            "prompt_name": "query",
+        }
+    ],
 }
 POST_PATHS = list(TEMPLATES)
 GET_PATHS = ["/v1/models", "/v1/health/live", "/v1/health/ready", "/health", "/v1/metrics", "/metrics"]

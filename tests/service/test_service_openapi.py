@@ -45,7 +45,10 @@ ANSWERS: dict[tuple[str, str], set[int]] = {
     ("POST", "/v2/rerank"): SCORING,
     ("POST", "/rerank"): SCORING - {404},  # no model field
     ("POST", "/v1/search"): SCORING,
+    ("POST", "/v1/answer"): SCORING | {502, 504},  # 502/504: the LLM failed / timed out
     ("POST", "/v1/documents"): SCORING - {429},
+    ("POST", "/v1/embeddings"): SCORING - {429},  # no queue: embeddings run beside it
+    ("POST", "/embed"): SCORING - {404, 429},
     ("DELETE", "/v1/documents/{doc_id}"): SCORING - {422, 429},
     ("GET", "/v1/models"): {401, 500, 504},
     ("GET", "/v1/health/live"): {500},

@@ -97,7 +97,7 @@ def test_reranker_model_of_another_type_is_not_the_service_model():
 
 def test_every_setting_is_a_row_of_the_config_table():
     for name, info in ServiceSettings.model_fields.items():
-        row = config.SETTINGS[f"service.{name}"]
+        row = config.SETTINGS[config.service_row(name)]  # service.NAME, or a row shared with the CLI (llm_*)
         default = str(info.default) if name == "cache" else info.default
         assert row.default == default, name
 
@@ -106,3 +106,16 @@ def test_settings_are_immutable():
     s = ServiceSettings()
     with pytest.raises(Exception):
         s.port = 1  # type: ignore[misc]
+
+
+def test_the_llm_settings_are_shared_with_the_cli_rows():
+    env = {"RAGSIFT_LLM_URL": "http://llm:8001/v1", "RAGSIFT_LLM_MODEL": "m", "OPENAI_API_KEY": "sk-openai-1",
+           "RAGSIFT_LLM_TIMEOUT_S": "12.5"}
+    s = ServiceSettings.load(environ=env)
+    assert (s.llm_url, s.llm_model, s.llm_timeout_s) == ("http://llm:8001/v1", "m", 12.5)
+    assert s.llm_api_key.get_secret_value() == "sk-openai-1"
+    assert ServiceSettings.load(environ={**env, "RAGSIFT_LLM_API_KEY": "sk-llm-2"}).llm_api_key.get_secret_value() == "sk-llm-2"
+    assert config.get("llm.url", env) == s.llm_url and config.get("credentials.llm", env) == "sk-openai-1"
+    assert "sk-openai-1" not in str(s.describe())
+    with pytest.raises(ConfigError, match="llm_timeout_s.*RAGSIFT_LLM_TIMEOUT_S"):
+        ServiceSettings.load(environ={"RAGSIFT_LLM_TIMEOUT_S": "0"})

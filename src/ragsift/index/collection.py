@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from ragsift.config import DEFAULT_EMBED_MODEL, EmbedderSpec
 from ragsift.errors import CollectionError, ConfigError, UnknownDocumentError
 from ragsift.files import atomic_write_text, fsync_dir, fsync_tree
 from ragsift.index import graphs
@@ -76,7 +77,14 @@ REPAIR_HINT = "Fix: `ragsift repair {path}` restores the newest complete generat
 
 @dataclass
 class CollectionConfig:
-    """How a collection analyzes, chunks and embeds. Fixed at creation, stored in the manifest."""
+    """How a collection analyzes, chunks and embeds. Fixed at creation, stored in the manifest.
+
+    ``embedder`` is the :class:`~ragsift.config.EmbedderSpec` that embeds documents and queries
+    (a local model or a hosted API with its URL, prefixes, input types...); without it,
+    ``embed_model`` names a local sentence-transformers model, as it always did. Given an
+    ``embedder``, ``embed_model`` is its model. Manifests written before ``embedder`` existed
+    read as their local ``embed_model``.
+    """
 
     analyzer: str = "en"
     protected_terms: tuple[str, ...] = ()
@@ -89,17 +97,36 @@ class CollectionConfig:
     ef_construction: int = 200
     ef_search: int = 64
     chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
+    embedder: EmbedderSpec | None = None
 
     def __post_init__(self) -> None:
         BM25Params(self.k1, self.b)  # validates
         self.protected_terms = tuple(self.protected_terms)
         if isinstance(self.chunking, dict):
             self.chunking = ChunkingConfig.from_dict(self.chunking)
+        self.embedder = self._embedder_spec()
+        self.embed_model = self.embedder.model
+
+    def _embedder_spec(self) -> EmbedderSpec:
+        spec = self.embedder
+        if spec is None:
+            return EmbedderSpec(self.embed_model, "embed_model")
+        if isinstance(spec, dict):
+            spec = EmbedderSpec.from_dict(spec, "the collection's embedder")
+        elif not isinstance(spec, EmbedderSpec):
+            spec = EmbedderSpec.parse(spec, "embedder")
+        if self.embed_model not in (DEFAULT_EMBED_MODEL, spec.model):
+            raise ConfigError(
+                f"embed_model={self.embed_model!r} and embedder={str(spec)!r} name two models; give the model once "
+                "(in the embedder)"
+            )
+        return spec
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["protected_terms"] = list(self.protected_terms)
         d["chunking"] = self.chunking.to_dict()
+        d["embedder"] = self.embedder.to_dict()
         return d
 
     @classmethod
@@ -138,7 +165,7 @@ class Collection(IndexedText):
         self.created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.chunk_size_note: str | None = None
         self.skipped_empty: dict[str, Any] = {"count": 0, "ids": []}  # empty documents skipped by add()
-        self._embedder = embedder
+        self._embedder = self._bind_embedder(embedder)
         self._vectors = None
         self._logs = _new_logs()
         self._views: dict[str, Any] = {}
@@ -152,6 +179,8 @@ class Collection(IndexedText):
 
         ``options``: ``embedder``, ``lock_timeout``, ``limits`` (see the class). A directory that
         holds generations but no manifest is refused, never overwritten (``ragsift repair``).
+        ``embedder`` is an embedder object or an :class:`~ragsift.config.EmbedderSpec`; either must
+        embed like ``config.embedder`` (a ConfigError names both otherwise).
         """
         path = Path(path)
         if (path / MANIFEST).exists():
@@ -168,6 +197,10 @@ class Collection(IndexedText):
     @classmethod
     def open(cls, path: str | os.PathLike, **options) -> Collection:
         """Open the collection at ``path`` as of its live generation (``options`` as for :meth:`create`).
+
+        Queries are embedded by the embedder the collection recorded (``config.embedder``). An
+        ``embedder=`` spec or object that embeds otherwise is refused with a ConfigError naming
+        both; a spec that differs only in ``base_url`` reaches the recorded model there.
 
         A writer may replace the live generation while it is being read; the new manifest is then
         read and the open tried again (up to :data:`OPEN_ATTEMPTS` times).
@@ -413,6 +446,12 @@ class Collection(IndexedText):
         self.sparse.add(texts, show_progress=show_progress)
         if self.config.dense:
             new = np.asarray(self.embedder.encode_documents(texts, show_progress=show_progress), np.float32)
+            if self.dense_dim is not None and len(new) and new.shape[1] != self.dense_dim:
+                raise ConfigError(
+                    f"the embedder {self.config.embedder} gave {new.shape[1]}-dimensional vectors, but collection "
+                    f"{self.path} holds {self.dense_dim}-dimensional ones: the model behind it changed. Fix: serve "
+                    "the model the collection was built with, or index into a new collection; nothing was written"
+                )
             self._dense_blocks = [*(self._dense_blocks or []), new]
             self._dense_dir = None
             self._dense_log.append(new)

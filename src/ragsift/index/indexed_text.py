@@ -37,15 +37,47 @@ class IndexedText:
 
         return get_analyzer(self.config.analyzer, protected_terms=self.config.protected_terms)
 
+    def _bind_embedder(self, given):
+        """What to hold as ``_embedder`` for the ``embedder=`` option: checked against the recorded spec.
+
+        ``given`` is None (build the recorded one when needed), an
+        :class:`~ragsift.config.EmbedderSpec` or an embedder object. A spec, or an embedder that
+        carries one (``.spec``), must embed like ``config.embedder`` (ConfigError naming both);
+        a spec that differs only in ``base_url`` builds the recorded embedder at that URL (the
+        server moved). An embedder without a spec is trusted as is (your own class).
+        """
+        from ragsift.config import EmbedderSpec
+
+        if not self.config.dense:  # nothing is embedded: there is no recorded embedder to hold to
+            return None if isinstance(given, EmbedderSpec) else given
+        spec = given if isinstance(given, EmbedderSpec) else getattr(given, "spec", None)
+        if not isinstance(spec, EmbedderSpec):
+            return given
+        recorded = self.config.embedder
+        recorded.require_same(spec, f"collection {self.path}")
+        if given is not spec:
+            return given
+        if spec.base_url == recorded.base_url:
+            return None
+        from ragsift.index.embedder import get_embedder
+
+        log.info("collection %s: embedding with %s at %s (recorded: %s)", self.path, recorded, spec.base_url,
+                 recorded.base_url)
+        return get_embedder(replace(recorded, base_url=spec.base_url))
+
+    def use_embedder(self, given) -> None:
+        """Embed with ``given`` from now on (a spec or an embedder, checked as the ``embedder=`` option is)."""
+        self._embedder = self._bind_embedder(given)
+
     @property
     def embedder(self):
-        """The dense embedder named in the config, loaded on first use."""
+        """The dense embedder the config records (``config.embedder``), loaded on first use."""
         if not self.config.dense:
             raise ConfigError(f"collection {self.path} was built without dense vectors (dense=False)")
         if self._embedder is None:
             from ragsift.index.embedder import get_embedder
 
-            self._embedder = get_embedder(self.config.embed_model)
+            self._embedder = get_embedder(self.config.embedder)
         self._embedder.load()
         return self._embedder
 
@@ -69,10 +101,10 @@ class IndexedText:
         cfg = self.config.chunking
         if cfg.unit.value != "tokens" or cfg.mode.value == "none":
             return len
-        from ragsift.index.embedder import resolve_model
+        from ragsift.index.embedder import tokenizer_source
         from ragsift.ingest import token_length_function
 
-        return token_length_function(resolve_model(self.config.embed_model))
+        return token_length_function(tokenizer_source(self.config.embedder))
 
 
 def _validate_batch(docs: list[Document], limits: DocumentLimits) -> tuple[list[Document], list[str]]:

@@ -238,7 +238,7 @@ class MilvusCollection(IndexedText):
         self.skipped_empty: dict[str, Any] = {"count": 0, "ids": []}
         self.dim = dim
         self._client = client or connect(uri)
-        self._embedder = embedder
+        self._embedder = self._bind_embedder(embedder)  # refuses one unlike the recorded spec
         self._analyzer = None
         self._chunks: dict[str, Chunk] = {}  # chunk rows seen by searches (bounded)
         self._parents: dict[str, Chunk] = {}

@@ -23,7 +23,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -202,6 +202,35 @@ class SparseIndex:
         for i in todo:
             out[i] = top_k(retriever.get_scores_from_ids(token_ids[i], weight_mask=weights), k)
         return out
+
+    def search_weighted(
+        self, weights: Mapping[str, float], k: int = 10, *, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` rows for a weighted query of analyzed terms: ``score = sum(w_t * bm25(t))``.
+
+        The form an expanded query takes (synonyms, RM3 feedback terms: :mod:`ragsift.query.expansion`);
+        terms absent from the vocabulary are ignored. With every weight 1 it ranks like :meth:`search`.
+        """
+        if k < 1:
+            raise ConfigError(f"k={k} must be >= 1")
+        empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+        terms = [(self.vocab[t], float(w)) for t, w in weights.items() if t in self.vocab and w > 0]
+        if not terms or len(self) == 0:
+            return empty
+        mask = None if allowed is None else self._weight_mask(allowed)
+        if mask is not None and not mask.any():
+            return empty
+        matrix = self.retriever.scores
+        data, indices, indptr = matrix["data"], matrix["indices"], matrix["indptr"]
+        scores = np.zeros(len(self), dtype=np.float32)
+        for tid, w in terms:
+            if tid + 1 >= len(indptr):
+                continue
+            lo, hi = indptr[tid], indptr[tid + 1]
+            scores[indices[lo:hi]] += np.float32(w) * data[lo:hi]
+        if mask is not None:
+            scores *= mask
+        return top_k(scores, k)
 
     def _weight_mask(self, allowed: np.ndarray) -> np.ndarray:
         allowed = np.asarray(allowed)

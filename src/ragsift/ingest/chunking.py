@@ -8,9 +8,11 @@ from typing import Callable, Iterable
 from ragsift._enums import parse_enum
 from ragsift.errors import ConfigError
 from ragsift.ingest.chunk_config import ChunkingConfig, ChunkMode, LengthUnit
+from ragsift.ingest.markdown import MarkdownChunk
 from ragsift.ingest.parent_child import split_parent_child
 from ragsift.ingest.recursive import DEFAULT_SEPARATORS, RecursiveSplitter
-from ragsift.ingest.segments import segment_text
+from ragsift.ingest.segments import segment_document
+from ragsift.ingest.structured import chunk_metadata, plain_text
 from ragsift.ingest.tokens import token_length_function
 from ragsift.types import Chunk, Document
 
@@ -58,6 +60,8 @@ def chunk_documents(
     the bundled embedding model's tokenizer for tokens). Pass
     ``token_length_function(model)`` when indexing with another embedding model. Chunk ids are
     ``"<doc_id>#<n>"``, or ``"<doc_id>#p<n>"`` / ``"<doc_id>#p<n>c<m>"`` for parents/children.
+    Documents read from PDF, DOCX or HTML are cut by their structure in any mode but ``none``,
+    and their chunks carry ``section`` and ``page`` metadata (:mod:`ragsift.ingest.structured`).
     """
     config = ChunkingConfig() if config is None else config
     if not isinstance(config, ChunkingConfig):
@@ -84,20 +88,20 @@ def chunk_documents(
 
 def _chunk_document(doc: Document, splitter: RecursiveSplitter, config: ChunkingConfig) -> list[Chunk]:
     if config.mode is ChunkMode.NONE:
-        return [_make(doc, 0, doc.text, ())]
-    segments = segment_text(doc.text, splitter, config.mode, config.heading_prefix)
-    return [_make(doc, n, seg.text, seg.headings) for n, seg in enumerate(segments)]
+        return [_make(doc, 0, MarkdownChunk((), "", plain_text(doc)))]
+    segments = segment_document(doc, splitter, config.mode, config.heading_prefix)
+    return [_make(doc, n, seg) for n, seg in enumerate(segments)]
 
 
-def _make(doc: Document, n: int, text: str, headings: tuple[str, ...]) -> Chunk:
+def _make(doc: Document, n: int, seg: MarkdownChunk) -> Chunk:
     return Chunk(
         id=f"{doc.id}#{n}",
         doc_id=doc.id,
-        text=text,
+        text=seg.text,
         title=doc.title,
         position=n,
-        headings=headings,
-        metadata=dict(doc.metadata),
+        headings=seg.headings,
+        metadata=chunk_metadata(doc, seg),
     )
 
 

@@ -1,4 +1,4 @@
-"""Load plain-text and Markdown files, one document per file."""
+"""Load plain-text, Markdown, PDF, DOCX and HTML files, one document per file."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ from typing import Iterable
 
 from ragsift.errors import BadInputError, ConfigError
 from ragsift.ingest._jsonl_lines import decode_utf8, read_bytes
+from ragsift.ingest.formats import FORMAT_EXTENSIONS, read_formatted
 from ragsift.ingest.limits import DEFAULT_LIMITS, DocumentLimits
 from ragsift.ingest.markdown_syntax import iter_unfenced_lines, parse_atx_heading
 from ragsift.types import Document
 
-__all__ = ["DEFAULT_EXTENSIONS", "load_folder", "load_file"]
+__all__ = ["DEFAULT_EXTENSIONS", "TEXT_EXTENSIONS", "load_folder", "load_file"]
 
-DEFAULT_EXTENSIONS = (".txt", ".md")
+TEXT_EXTENSIONS = (".txt", ".md")
+DEFAULT_EXTENSIONS = TEXT_EXTENSIONS + FORMAT_EXTENSIONS
 
 _FRONT_MATTER_TITLE = re.compile(r"""^title:\s*(?P<q>["']?)(?P<title>.*?)(?P=q)\s*$""")
 
@@ -31,8 +33,11 @@ def load_folder(
     Files are visited in sorted order of their relative path; hidden files and folders (name
     starting with ``.``) are skipped. A document's id and ``metadata["source"]`` are its path
     relative to ``path`` with forward slashes; its title is the first ``# `` heading of a
-    Markdown file (else a front-matter ``title:``), otherwise the file stem. A file larger than
-    ``limits.max_document_bytes`` is refused (naming it) before it is read.
+    Markdown file (else a front-matter ``title:``), otherwise the file stem. A text file larger
+    than ``limits.max_document_bytes`` is refused (naming it) before it is read. PDF, DOCX and
+    HTML files are read by :func:`ragsift.ingest.formats.read_formatted` (``pip install
+    'ragsift[formats]'``); a file that cannot be read raises an error naming it, so nothing is
+    loaded.
     """
     root = Path(path)
     suffixes = _normalize_exts(exts)
@@ -53,7 +58,7 @@ def load_folder(
 
 
 def load_file(path: str | os.PathLike[str], *, limits: DocumentLimits = DEFAULT_LIMITS) -> Document:
-    """Read a single ``.txt`` or ``.md`` file as one document whose id is the file name."""
+    """Read one ``.txt``, ``.md``, ``.pdf``, ``.docx``, ``.html`` or ``.htm`` file as a document named by its file."""
     file = Path(path)
     return _read_document(file, file.name, limits)
 
@@ -68,6 +73,8 @@ def markdown_title(text: str) -> str:
 
 
 def _read_document(file: Path, rel: str, limits: DocumentLimits) -> Document:
+    if file.suffix.lower() in FORMAT_EXTENSIONS:
+        return read_formatted(file, rel, limits)
     try:
         size = file.stat().st_size
     except OSError:

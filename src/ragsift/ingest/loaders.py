@@ -25,8 +25,8 @@ __all__ = [
 ]
 
 _ACCEPTED = (
-    "a BEIR folder (with corpus.jsonl), a .jsonl file, a folder of .txt/.md files, "
-    "or a single .txt/.md file"
+    "a BEIR folder (with corpus.jsonl), a .jsonl file, a folder of .txt/.md/.pdf/.docx/.html files, "
+    "or a single such file"
 )
 
 
@@ -34,9 +34,10 @@ def load_documents(source: str | os.PathLike[str], *, limits: DocumentLimits = D
     """Load documents from ``source``, choosing the loader from what it is.
 
     A folder holding ``corpus.jsonl`` is read as a BEIR corpus; a ``.jsonl`` file with
-    :func:`load_jsonl`; any other folder with :func:`load_folder`; a ``.txt``/``.md`` file
-    as one document. Anything else raises :class:`~ragsift.errors.BadInputError`. ``limits``
-    bound each document's size (see :mod:`ragsift.ingest.limits`).
+    :func:`load_jsonl`; any other folder with :func:`load_folder`; a ``.txt``, ``.md``,
+    ``.pdf``, ``.docx``, ``.html`` or ``.htm`` file as one document. Anything else raises
+    :class:`~ragsift.errors.BadInputError`. ``limits`` bound each document's size (see
+    :mod:`ragsift.ingest.limits`).
     """
     path = Path(source)
     if path.is_dir():

@@ -15,11 +15,15 @@ HEADING_JOINER = " > "
 
 @dataclass(frozen=True)
 class MarkdownChunk:
-    """A chunk of one Markdown section: its heading path, the prefix line shown, and the body."""
+    """A chunk of one Markdown section: its heading path, the prefix line shown, and the body.
+
+    ``page`` is the page the body is on, for documents read from a paged format (PDF).
+    """
 
     headings: tuple[str, ...]
     prefix: str
     body: str
+    page: int | None = None
 
     @property
     def text(self) -> str:

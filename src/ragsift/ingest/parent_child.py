@@ -5,7 +5,8 @@ from __future__ import annotations
 from ragsift.ingest.chunk_config import ChunkMode
 from ragsift.ingest.markdown import MarkdownChunk
 from ragsift.ingest.recursive import RecursiveSplitter
-from ragsift.ingest.segments import segment_section, segment_text
+from ragsift.ingest.segments import segment_document, segment_section
+from ragsift.ingest.structured import chunk_metadata, chunk_mode
 from ragsift.types import Chunk, Document
 
 __all__ = ["split_parent_child", "parent_id", "child_id"]
@@ -31,11 +32,13 @@ def split_parent_child(
     """Cut ``doc`` into parents, and each parent into children; return ``(children, parents)``.
 
     Parents are numbered by their order in the document; children carry ``parent_id`` and a
-    ``position`` that counts children across the whole document.
+    ``position`` that counts children across the whole document. A PDF/DOCX/HTML document is
+    cut by its structure, and its chunks carry ``section``/``page`` (:mod:`ragsift.ingest.structured`).
     """
+    mode = chunk_mode(doc, mode)
     parents: list[Chunk] = []
     children: list[Chunk] = []
-    for pn, parent in enumerate(segment_text(doc.text, parent_splitter, mode, heading_prefix)):
+    for pn, parent in enumerate(segment_document(doc, parent_splitter, mode, heading_prefix)):
         parents.append(_chunk(doc, parent_id(doc.id, pn), parent, pn, None))
         for cn, child in enumerate(segment_section(parent, child_splitter, mode, heading_prefix)):
             children.append(_chunk(doc, child_id(doc.id, pn, cn), child, len(children), parents[-1].id))
@@ -51,5 +54,5 @@ def _chunk(doc: Document, ident: str, seg: MarkdownChunk, position: int, parent:
         position=position,
         parent_id=parent,
         headings=seg.headings,
-        metadata=dict(doc.metadata),
+        metadata=chunk_metadata(doc, seg),
     )

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ragsift.ingest.chunk_config import ChunkMode
 from ragsift.ingest.markdown import MarkdownChunk, markdown_chunks, split_section
 from ragsift.ingest.recursive import RecursiveSplitter
+from ragsift.ingest.structured import chunk_mode, is_structured, structured_segments
+from ragsift.types import Document
 
-__all__ = ["segment_text", "segment_section"]
+__all__ = ["segment_text", "segment_document", "segment_section"]
 
 
 def segment_text(
@@ -20,12 +24,22 @@ def segment_text(
     return found or [MarkdownChunk((), "", "")]
 
 
+def segment_document(
+    doc: Document, splitter: RecursiveSplitter, mode: ChunkMode, heading_prefix: bool
+) -> list[MarkdownChunk]:
+    """Segments of ``doc``: by structure and page for a PDF/DOCX/HTML document, else :func:`segment_text`."""
+    if is_structured(doc) and chunk_mode(doc, mode) is ChunkMode.MARKDOWN:
+        return structured_segments(doc.text, splitter, heading_prefix) or [MarkdownChunk((), "", "")]
+    return segment_text(doc.text, splitter, mode, heading_prefix)
+
+
 def segment_section(
     parent: MarkdownChunk, splitter: RecursiveSplitter, mode: ChunkMode, heading_prefix: bool
 ) -> list[MarkdownChunk]:
-    """Segments of one parent segment's body, keeping its heading path (Markdown mode)."""
+    """Segments of one parent segment's body, keeping its heading path (Markdown mode) and page."""
     if mode is ChunkMode.MARKDOWN:
         found = split_section(parent.headings, parent.body, splitter, heading_prefix)
     else:
         found = [MarkdownChunk((), "", piece) for piece in splitter.split(parent.body)]
-    return found or [MarkdownChunk(parent.headings, parent.prefix, "")]
+    found = found or [MarkdownChunk(parent.headings, parent.prefix, "")]
+    return [replace(seg, page=parent.page) for seg in found] if parent.page is not None else found

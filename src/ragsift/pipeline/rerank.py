@@ -50,7 +50,9 @@ class RerankOptions:
     ``candidates``, ``interpolate`` and ``text_fields`` left ``None`` take the reranker model's
     recorded settings, else the defaults (45 candidates, no interpolation, title + text — what the
     first stage indexed, :func:`ragsift.types.passage_text`). ``interpolate="none"`` turns
-    interpolation off even when the model recommends it.
+    interpolation off even when the model recommends it. ``auto=True`` (``--rerank auto``) reranks
+    only the queries the collection's trained gate expects to gain (``ragsift train-router
+    --reranker``; :class:`ragsift.query.policy.Gate`); the others keep their first-stage order.
     """
 
     candidates: int | None = None
@@ -58,6 +60,7 @@ class RerankOptions:
     threshold: float | None = None
     interpolate: float | str | None = None
     text_fields: tuple[str, ...] | None = None
+    auto: bool = False
     #: Set by :meth:`resolve`: every applied value with its source.
     applied: Mapping[str, Applied] | None = field(default=None, compare=False, repr=False)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 
 from ragsift._enums import parse_enum
@@ -52,6 +52,8 @@ class SearchOptions:
     (``["year>=2020", "source in (10-K,10-Q)"]``), all parsed once into a ``Filter`` here.
     ``server_fusion``: a hybrid search on a Milvus collection is fused by Milvus' ``hybrid_search``
     (its RRF or weighted ranker, with ``rrf_k`` / ``weights`` and the depths) instead of by ragsift.
+    ``expansion``: a :class:`ragsift.query.expansion.QueryExpansion` (a Solr synonyms file, RM3
+    feedback) applied to the BM25 query at search time; embedded collections only.
     """
 
     mode: Mode | str = Mode.HYBRID
@@ -65,9 +67,12 @@ class SearchOptions:
     parents: bool = True
     filters: FilterLike = None
     server_fusion: bool = False
+    expansion: Any = None  # a ragsift.query.expansion.QueryExpansion: synonyms and/or RM3 for BM25
 
     def __post_init__(self) -> None:
         self.mode = parse_enum(Mode, self.mode, param="mode")
+        if self.expansion is not None and not self.expansion:
+            self.expansion = None
         self.filters = as_filter(self.filters)
         self.fusion = parse_enum(FusionMethod, self.fusion, param="fusion")
         if self.server_fusion and (self.mode is not Mode.HYBRID or self.fusion not in (FusionMethod.RRF, FusionMethod.WEIGHTED)):
@@ -99,13 +104,17 @@ class SearchOptions:
 class SearchResult:
     """Hits and per-stage timings; with reranking, ``rerank_settings`` (each applied setting with its
     source: option, environment variable, model, default) and ``warnings`` (``query_truncated``,
-    ``rerank_skipped``: see :func:`ragsift.pipeline.rerank.rerank_hits`)."""
+    ``rerank_skipped``: see :func:`ragsift.pipeline.rerank.rerank_hits`). ``route`` (``mode="auto"``),
+    ``rerank_gate`` (``RerankOptions(auto=True)``) and ``validation`` (``validate=True``) say what
+    the query side decided."""
 
     hits: list[Hit]
     timings_ms: dict[str, float] = field(default_factory=dict)
     rerank_settings: dict[str, dict] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     route: dict | None = None  # mode="auto": the query's analysis and the mode it took
+    rerank_gate: dict | None = None  # rerank auto: {"rerank": bool, "probability", "threshold"}
+    validation: dict | None = None  # validate=True: ragsift.query.validate.ResultValidator's verdict
 
 
 class Searcher:
@@ -115,11 +124,23 @@ class Searcher:
     ``"bm25"`` and, when the collection has vectors, ``"dense"``.
     """
 
-    def __init__(self, collection: Collection, reranker=None):
+    def __init__(self, collection: Collection, reranker=None, *, policy: Any = "collection"):
+        """``policy``: the learned query policy (:class:`ragsift.query.policy.QueryPolicy`, or a path to
+        one); by default the collection's own ``query_policy.json`` when ``ragsift train-router``
+        wrote one, else None (the rules)."""
+        from ragsift.query.policy import load_policy
+
         self.collection = collection
         self.reranker = reranker
         self.retrievers: dict[str, Retriever] = open_retrievers(collection)
+        if isinstance(policy, str) and policy == "collection":
+            path = getattr(collection, "path", None)
+            policy = load_policy(path) if path is not None and not str(path).startswith("milvus") else None
+        elif policy is not None and not hasattr(policy, "router"):
+            policy = load_policy(policy)
+        self.policy = policy
         self._router = None  # built on the first mode="auto" search
+        self._validator = None
 
     def warm_up(self) -> None:
         """Load the embedding model, build the vector index and the reranker before the first query."""
@@ -145,69 +166,147 @@ class Searcher:
         options: SearchOptions | None = None,
         *,
         rerank: RerankOptions | None = None,
+        validate: bool = False,
         **kwargs,
     ) -> list[SearchResult]:
-        """Search several queries; dense query embeddings are computed in one batch."""
+        """Search several queries; dense query embeddings are computed in one batch.
+
+        ``validate=True`` adds each result's verdict and, on fail, suggested terms
+        (:class:`ragsift.query.validate.ResultValidator`). ``rerank.auto`` reranks only the queries
+        the trained gate expects to gain (every query when the collection has no gate).
+        """
         opts = options or SearchOptions(**kwargs)
         for q in queries:
             if not isinstance(q, str) or not q.strip():
                 raise ConfigError(f"query={q!r} must be a non-empty string")
-        if opts.mode is Mode.AUTO:
-            return self._routed(queries, opts, rerank)
         if rerank is not None:
             if self.reranker is None:
                 raise ConfigError("rerank options were given but this Searcher has no reranker")
             rerank = rerank.resolve(self.reranker)
             opts = replace(opts, k=rerank.candidates)
-        if opts.mode is not Mode.BM25 and "dense" not in self.retrievers:
-            raise ConfigError(
-                f"mode={opts.mode.value!r} needs dense vectors, but {self.collection.path} was built with --no-dense; "
-                "use mode='bm25' or rebuild the collection with dense vectors"
-            )
-        per_query_runs: list[dict[str, Ranking]] = [{} for _ in queries]
-        timings: list[dict[str, float]] = [{} for _ in queries]
         if opts.server_fusion and SERVER_HYBRID not in self.retrievers:
             raise ConfigError(
                 f"server_fusion needs a collection whose engine fuses (a milvus:// collection); {self.collection.path} "
                 "is fused by ragsift: drop server_fusion"
             )
-        for name in opts.retrievers():
-            start = time.perf_counter()
-            if name == SERVER_HYBRID:
-                rankings = self.retrievers[name].search_fused(queries, opts)
-            else:
-                rankings = self.retrievers[name].search_many(queries, opts.depth(name), opts.filters)
-            ms = _ms(start) / max(len(queries), 1)  # a batch's time, shared evenly by its queries
-            for run, t, ranking in zip(per_query_runs, timings, rankings):
-                run[name], t[name] = ranking, ms
-        results = [self._finish(runs, opts, t) for runs, t in zip(per_query_runs, timings)]
+        if opts.expansion is not None and not hasattr(self.retrievers.get("bm25"), "search_expanded"):
+            raise ConfigError(f"query expansion (synonyms, RM3) needs an embedded collection; {self.collection.path} cannot expand")
+        analyses = None
+        if opts.mode is Mode.AUTO:
+            runs, timings, analyses = self._routed_runs(queries, opts)
+        else:
+            if opts.mode is not Mode.BM25 and "dense" not in self.retrievers:
+                raise ConfigError(
+                    f"mode={opts.mode.value!r} needs dense vectors, but {self.collection.path} was built with --no-dense; "
+                    "use mode='bm25' or rebuild the collection with dense vectors"
+                )
+            runs, timings = self._runs(queries, opts, opts.retrievers(), range(len(queries)))
+        results = []
+        for i, (run, t) in enumerate(zip(runs, timings)):
+            query_opts = opts if analyses is None else replace(opts, mode=analyses[i].route)
+            names = query_opts.retrievers()
+            result = self._finish({n: run[n] for n in names if n in run}, query_opts, t)
+            if analyses is not None:
+                result.route = analyses[i].to_dict()
+            results.append(result)
+        need_values = validate or (rerank is not None and rerank.auto)
+        values = self._query_values(queries, runs, analyses) if need_values else None
         if rerank is not None:
-            for query, result in zip(queries, results):
+            gate = self.policy.gate if self.policy is not None else None
+            for i, (query, result) in enumerate(zip(queries, results)):
+                if rerank.auto:
+                    result.rerank_gate = _gate(gate, values[i][1])
+                    if not result.rerank_gate["rerank"]:
+                        result.hits = result.hits[: rerank.top_n]
+                        result.rerank_settings = rerank.settings_report()
+                        continue
                 result.hits, ms = rerank_hits(self.reranker, query, result.hits, rerank, warnings=result.warnings)
                 result.rerank_settings = rerank.settings_report()
                 result.timings_ms["rerank"] = ms
                 result.timings_ms["total"] += ms
+        if validate:
+            validator = self._result_validator()
+            for (analysis, vals), result in zip(values, results):
+                start = time.perf_counter()
+                result.validation = validator.validate(analysis, vals, result.hits)
+                result.timings_ms["validate"] = _ms(start)
+                result.timings_ms["total"] += result.timings_ms["validate"]
         return results
 
-    def _routed(self, queries: Sequence[str], opts: SearchOptions, rerank: RerankOptions | None) -> list[SearchResult]:
-        """``mode="auto"``: analyze each query, then search each group of queries with its route's mode."""
+    def _runs(
+        self, queries: Sequence[str], opts: SearchOptions, names: Sequence[str], which: Sequence[int],
+        runs: list[dict[str, Ranking]] | None = None, timings: list[dict[str, float]] | None = None,
+    ) -> tuple[list[dict[str, Ranking]], list[dict[str, float]]]:
+        """Run each retriever of ``names`` over the queries at positions ``which``, into ``runs``/``timings``."""
+        runs = runs if runs is not None else [{} for _ in queries]
+        timings = timings if timings is not None else [{} for _ in queries]
+        which = list(which)
+        if not which:
+            return runs, timings
+        batch = [queries[i] for i in which]
+        for name in names:
+            start = time.perf_counter()
+            retriever = self.retrievers[name]
+            if name == SERVER_HYBRID:
+                rankings = retriever.search_fused(batch, opts)
+            elif name == "bm25" and opts.expansion is not None:
+                rankings = retriever.search_expanded(batch, opts.depth(name), opts.filters, opts.expansion)
+            else:
+                rankings = retriever.search_many(batch, opts.depth(name), opts.filters)
+            ms = _ms(start) / len(batch)  # a batch's time, shared evenly by its queries
+            for i, ranking in zip(which, rankings):
+                runs[i][name], timings[i][name] = ranking, ms
+        return runs, timings
+
+    def _query_router(self):
         from ragsift.query.router import QueryRouter
 
         if self._router is None:
-            self._router = QueryRouter(self.collection)
+            self._router = QueryRouter(self.collection, self.policy.router if self.policy is not None else None)
+        return self._router
+
+    def _routed_runs(self, queries: Sequence[str], opts: SearchOptions):
+        """``mode="auto"``: analyze each query and run the retrievers of its route.
+
+        The rules route from the text alone. A learned router (``ragsift train-router``) also reads
+        the BM25 run, so BM25 runs first for every query, and only queries routed to dense or
+        hybrid pay for the query embedding.
+        """
+        router = self._query_router()
         start = time.perf_counter()
-        analyses = [self._router.route(q) for q in queries]
+        analyses = [router.analyze(q) for q in queries]
         route_ms = _ms(start) / max(len(queries), 1)
-        results: list[SearchResult | None] = [None] * len(queries)
-        for mode in dict.fromkeys(a.route for a in analyses):
-            group = [i for i, a in enumerate(analyses) if a.route == mode]
-            found = self.search_many([queries[i] for i in group], replace(opts, mode=mode), rerank=rerank)
-            for i, result in zip(group, found):
-                result.route = analyses[i].to_dict()
-                result.timings_ms = {"route": route_ms, **result.timings_ms}
-                result.timings_ms["total"] += route_ms
-                results[i] = result
-        return results  # type: ignore[return-value]
+        runs, timings = [{} for _ in queries], [{"route": route_ms} for _ in queries]
+        if router.learned:
+            self._runs(queries, opts, ("bm25",), range(len(queries)), runs, timings)
+            start = time.perf_counter()
+            for analysis, run in zip(analyses, runs):
+                router.decide(analysis, run)
+            ms = _ms(start) / max(len(queries), 1)
+            for t in timings:
+                t["route"] += ms
+        for name in ("bm25", "dense"):
+            need = [i for i, a in enumerate(analyses) if name in replace(opts, mode=a.route).retrievers() and name not in runs[i]]
+            self._runs(queries, opts, (name,), need, runs, timings)
+        return runs, timings, analyses
+
+    def _query_values(self, queries, runs, analyses):
+        """Each query's analysis and features (:func:`ragsift.query.features.features`)."""
+        from ragsift.query.features import features
+
+        router = self._query_router()
+        out = []
+        for i, query in enumerate(queries):
+            analysis = analyses[i] if analyses is not None else router.analyze(query)
+            out.append((analysis, features(analysis, router.idf, runs[i])))
+        return out
+
+    def _result_validator(self):
+        from ragsift.query.validate import ResultValidator
+
+        if self._validator is None:
+            self._validator = ResultValidator(self.collection, self.policy.validator if self.policy is not None else None)
+        return self._validator
 
     def _finish(self, runs: Mapping[str, Ranking], opts: SearchOptions, t: dict[str, float]) -> SearchResult:
         hits, stage_ms = assemble_hits(self.collection, runs, opts)
@@ -264,6 +363,14 @@ def expand_hits(
         if len(hits) == opts.k:
             break
     return hits
+
+
+def _gate(gate, values: Mapping[str, float]) -> dict:
+    """The rerank gate's decision for one query; without a trained gate every query is reranked."""
+    if gate is None:
+        return {"rerank": True, "probability": None, "threshold": None, "reason": "no trained gate (ragsift train-router --reranker): reranking every query"}
+    p = gate.model.probability(values)
+    return {"rerank": p >= gate.threshold, "probability": round(p, 4), "threshold": gate.threshold}
 
 
 def _ms(start: float) -> float:

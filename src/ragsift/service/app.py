@@ -40,8 +40,14 @@ from ragsift.rerank.cache import open_cache
 from ragsift.service.batching import MicroBatcher
 from ragsift.service.errors import describe_validation_errors, install_error_handlers
 from ragsift.service.metrics import ServiceMetrics
-from ragsift.service.middleware import AccessLogMiddleware, APIKeyMiddleware, BodyLimitMiddleware, TimeoutMiddleware
-from ragsift.service.routes import cohere, documents, health, nim, search, tei
+from ragsift.service.middleware import (
+    OPEN_PATHS,
+    AccessLogMiddleware,
+    APIKeyMiddleware,
+    BodyLimitMiddleware,
+    TimeoutMiddleware,
+)
+from ragsift.service.routes import answer, cohere, documents, embeddings, health, nim, page, search, tei
 from ragsift.service.scoring import ModelRunner, ServedReranker, Truncate
 from ragsift.service.settings import ServiceSettings
 from ragsift.service.state import ServiceState
@@ -75,7 +81,8 @@ def create_app(
     routes = [route for router in routers for route in router.routes]  # to label requests stopped early
     # add_middleware wraps: the last added is the outermost.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(APIKeyMiddleware, keys=[k.get_secret_value() for k in settings.api_keys])
+    keys = [k.get_secret_value() for k in settings.api_keys]
+    app.add_middleware(APIKeyMiddleware, keys=keys, open_paths=OPEN_PATHS | page.PATHS)  # the page holds no data
     app.add_middleware(TimeoutMiddleware, timeout_s=settings.request_timeout_s)
     app.add_middleware(AccessLogMiddleware, metrics=state.metrics, log_json=settings.log_json, routes=lambda: routes)
     return app
@@ -148,7 +155,8 @@ def _searcher(collection: Any, reranker: Reranker) -> Any:
 
 
 def _routers() -> list[APIRouter]:
-    return [health.router, nim.router, cohere.router, tei.router, search.router, documents.router]
+    return [health.router, nim.router, cohere.router, tei.router, search.router, documents.router, page.router,
+            answer.router, embeddings.router]
 
 
 # ---------------------------------------------------------------------------- lifespan

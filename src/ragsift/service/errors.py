@@ -148,8 +148,9 @@ _STATUS_TEXT = {
     422: "The JSON does not fit the endpoint's schema.",
     429: "The request queue is full; retry after Retry-After seconds.",
     500: "Unexpected server error (the server log has the details).",
+    502: "An upstream service (the LLM, a remote reranker) failed or rejected the request.",
     503: "Not ready, shutting down, or the collection is locked by another writer (Retry-After).",
-    504: "The request ran past request_timeout_s.",
+    504: "The request ran past request_timeout_s, or an upstream service (the LLM) timed out.",
 }
 
 

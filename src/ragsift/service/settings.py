@@ -13,6 +13,10 @@ Setting                    Environment                           Default / meani
 ``host``                   ``RAGSIFT_HOST``                      ``127.0.0.1``
 ``port``                   ``RAGSIFT_PORT``                      ``8000`` (0: any free port)
 ``collection``             ``RAGSIFT_COLLECTION``                none: rerank-only service
+``embedder``               ``RAGSIFT_EMBEDDER``                  embedder of ``/v1/embeddings`` and
+                                                                 ``/embed`` when the collection has
+                                                                 none: ``TYPE[=MODEL]`` or a local
+                                                                 model (default: all-MiniLM-L6-v2)
 ``reranker_type``          ``RAGSIFT_RERANKER_TYPE``,            ``cross-encoder`` (any
                            ``RERANKER_TYPE``                     ``get_reranker`` type)
 ``reranker_model``         ``RAGSIFT_RERANKER_MODEL``,           folder or hub name (required for
@@ -49,7 +53,17 @@ Setting                    Environment                           Default / meani
                                                                  (default ``3600``)
 ``log_json``               ``RAGSIFT_LOG_JSON``                  ``true``: one JSON line per request
 ``log_level``              ``RAGSIFT_LOG_LEVEL``                 ``info``
+``llm_url``                ``RAGSIFT_LLM_URL``                   OpenAI-compatible endpoint of
+                                                                 ``/v1/answer`` (none: 404 there)
+``llm_model``              ``RAGSIFT_LLM_MODEL``                 the model it serves
+``llm_api_key``            ``RAGSIFT_LLM_API_KEY``,              its key (never logged)
+                           ``OPENAI_API_KEY``
+``llm_timeout_s``          ``RAGSIFT_LLM_TIMEOUT_S``             ``60`` per LLM request (streaming:
+                                                                 between two chunks)
 =========================  ====================================  ===================================
+
+The ``llm_*`` settings are shared with ``ragsift ask`` (rows ``llm.*`` and ``credentials.llm`` of
+:data:`ragsift.config.SETTINGS`, see :data:`ragsift.config.SERVICE_SHARED`).
 
 The reranker's own options (``RERANKER_BATCH_SIZE``, ``RERANKER_DEVICE``, ``RERANKER_FALLBACK``...)
 are read by :func:`ragsift.rerank.registry.get_reranker` as usual; ``RERANKER_CACHE`` and
@@ -73,6 +87,7 @@ __all__ = ["ServiceSettings", "ENV_VARS"]
 
 #: Setting -> environment variables, highest priority first (rows ``service.*`` of ragsift.config.SETTINGS).
 ENV_VARS: dict[str, tuple[str, ...]] = {s.key: s.env for s in config.SETTINGS.values() if s.section == "service"}
+ENV_VARS.update({key: config.SETTINGS[row].env for key, row in config.SERVICE_SHARED.items()})
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -84,6 +99,7 @@ class ServiceSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     collection: str | None = None  # a directory or milvus://HOST:PORT/NAME
+    embedder: str | None = None  # /v1/embeddings and /embed without a collection's embedder: TYPE[=MODEL]
     reranker_type: str = "cross-encoder"
     reranker_model: str | None = None
     served_model_name: str | None = None
@@ -107,6 +123,10 @@ class ServiceSettings(BaseModel):
     cache_ttl: float | None = Field(None, gt=0)
     log_json: bool = True
     log_level: str = "info"
+    llm_url: str | None = None  # POST /v1/answer's OpenAI-compatible endpoint (none: not offered)
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout_s: float = Field(60.0, gt=0)
 
     @field_validator("host", "reranker_type")
     @classmethod
@@ -115,10 +135,18 @@ class ServiceSettings(BaseModel):
             raise ValueError("must be a non-empty string")
         return v.strip()
 
-    @field_validator("reranker_model", "served_model_name")
+    @field_validator("reranker_model", "served_model_name", "llm_url", "llm_model")
     @classmethod
     def _optional_name(cls, v: str | None) -> str | None:
         return v.strip() or None if v is not None else None
+
+    @field_validator("embedder")
+    @classmethod
+    def _embedder(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        config.EmbedderSpec.parse(v, "embedder")  # fails the start, not the first request
+        return v.strip()
 
     @field_validator("collection", mode="before")
     @classmethod
@@ -184,6 +212,7 @@ class ServiceSettings(BaseModel):
         """Settings as plain values for logs; API keys appear only as a count."""
         out = self.model_dump(mode="json")
         out["api_keys"] = f"{len(self.api_keys)} configured"
+        out["llm_api_key"] = "configured" if self.llm_api_key is not None else None
         return out
 
 
@@ -192,7 +221,7 @@ def _config_error(exc: ValidationError, values: Mapping[str, tuple[Any, str]]) -
     for err in exc.errors():
         name = str(err["loc"][0]) if err["loc"] else "?"
         value, source = values.get(name, ("<default>", "default"))
-        shown = "<hidden>" if name == "api_keys" else repr(value)
+        shown = "<hidden>" if name in ("api_keys", "llm_api_key") else repr(value)
         env = f" (environment: {', '.join(ENV_VARS[name])})" if name in ENV_VARS else ""
         problems.append(f"setting {name}={shown} from {source} is not valid: {err['msg']}{env}")
     return ConfigError("; ".join(problems))

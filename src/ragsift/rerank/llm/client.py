@@ -1,7 +1,15 @@
 """A small async client for OpenAI-compatible ``POST {base_url}/chat/completions``.
 
 Wire contract: the request body is ``{model, messages, temperature, max_tokens}``; a 2xx answer
-must be a JSON object whose ``choices[0].message.content`` is a string.
+must be a JSON object whose ``choices[0].message.content`` is a string (:meth:`ChatClient.complete`
+returns it; :meth:`ChatClient.chat` also the ``model``, ``finish_reason`` and ``usage`` reported).
+
+Streaming (:meth:`ChatClient.stream`): the body adds ``"stream": true`` (and
+``"stream_options": {"include_usage": true}``); the 2xx answer is a stream of server-sent events
+whose ``data:`` fields are JSON chunks ``{"choices": [{"delta": {"content": "..."},
+"finish_reason": null | "stop"}], "model", "usage"?}``, the last one ``data: [DONE]``. A chunk
+with ``"error"`` instead, a chunk that is not JSON, or a stream that ends before ``[DONE]`` and
+without a ``finish_reason`` is a :class:`~ragsift.errors.MalformedResponseError`.
 
 The HTTP side is :class:`ragsift.http.HttpClient`, the one stack every remote call of ragsift
 uses: the same retried statuses (408, 429, 500, 502, 503, 504, timeouts and connection errors),
@@ -14,18 +22,42 @@ error map (:func:`ragsift.http.remote_error`) as the hosted rerankers. ``backoff
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import contextlib
+import json
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Callable
 
 import httpx
 
-from ragsift.http import ContractViolation, HttpClient, check_seconds
+from ragsift.http import ContractViolation, HttpClient, check_seconds, vendor_message
 
-__all__ = ["ChatClient", "PROVIDER"]
+__all__ = ["ChatClient", "ChatCompletion", "ChatDelta", "PROVIDER"]
 
 PROVIDER = "openai-compatible"
 PATH = "/chat/completions"
 _SNIPPET = 200
 _HINT = "; is base_url an OpenAI-compatible /v1 endpoint?"
+
+
+@dataclass(frozen=True)
+class ChatCompletion:
+    """A whole answer: its text, the model that wrote it, why it stopped and the tokens it took."""
+
+    content: str
+    model: str | None = None
+    finish_reason: str | None = None
+    usage: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ChatDelta:
+    """One streamed chunk: new text (often a token; may be empty), and on the last chunks the
+    ``finish_reason`` and (with ``include_usage``) the ``usage``."""
+
+    content: str = ""
+    model: str | None = None
+    finish_reason: str | None = None
+    usage: dict[str, Any] | None = None
 
 
 class ChatClient:
@@ -70,13 +102,95 @@ class ChatClient:
 
     async def complete(self, http: httpx.AsyncClient, messages: list[dict[str, str]], *, max_tokens: int) -> str:
         """POST one chat completion and return ``choices[0].message.content``, retrying transient failures."""
-        payload = {
-            "model": self.model,
-            "messages": messages,
-            "temperature": self.temperature,
-            "max_tokens": max_tokens,
-        }
-        return await self.http.apost_json(PATH, payload, client=http, parse=_content)
+        return await self.http.apost_json(PATH, self._payload(messages, max_tokens), client=http, parse=_content)
+
+    async def chat(self, http: httpx.AsyncClient, messages: list[dict[str, str]], *, max_tokens: int) -> ChatCompletion:
+        """Like :meth:`complete`, with the ``model``, ``finish_reason`` and ``usage`` the server reported."""
+        return await self.http.apost_json(PATH, self._payload(messages, max_tokens), client=http, parse=_completion)
+
+    async def stream(
+        self, http: httpx.AsyncClient, messages: list[dict[str, str]], *, max_tokens: int, include_usage: bool = True
+    ) -> AsyncIterator[ChatDelta]:
+        """POST one streamed chat completion and yield its chunks as they arrive (see the module docstring).
+
+        Failures before the stream starts are retried like :meth:`complete`; once it streams, an
+        error is raised as its typed :class:`~ragsift.errors.RemoteError`.
+        """
+        payload: dict[str, Any] = {**self._payload(messages, max_tokens), "stream": True}
+        if include_usage:
+            payload["stream_options"] = {"include_usage": True}
+        finished = False
+        async with contextlib.aclosing(self.http.astream_lines(PATH, payload, client=http)) as lines:
+            async for data in _sse_data(lines):
+                if data.strip() == "[DONE]":
+                    return
+                delta = self._delta(data)
+                finished = finished or delta.finish_reason is not None
+                yield delta
+        if not finished:
+            raise self.http.malformed(PATH, f"the stream ended before data: [DONE] and without a finish_reason{_HINT}")
+
+    def _payload(self, messages: list[dict[str, str]], max_tokens: int) -> dict[str, Any]:
+        return {"model": self.model, "messages": messages, "temperature": self.temperature, "max_tokens": max_tokens}
+
+    def _delta(self, data: str) -> ChatDelta:
+        try:
+            return _chunk(json.loads(data))
+        except ValueError as exc:  # not JSON, or a ContractViolation
+            detail = str(exc) if isinstance(exc, ContractViolation) else f"a data field is not JSON: {data[:_SNIPPET]!r}"
+            raise self.http.malformed(PATH, detail) from None
+
+
+async def _sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
+    """The ``data`` of each server-sent event (its ``data:`` lines joined by newlines); other fields are skipped."""
+    data: list[str] = []
+    async for line in lines:
+        if not line:
+            if data:
+                yield "\n".join(data)
+                data = []
+            continue
+        if line.startswith(":"):
+            continue  # a comment (keep-alive)
+        name, _, value = line.partition(":")
+        if name == "data":
+            data.append(value[1:] if value.startswith(" ") else value)
+    if data:
+        yield "\n".join(data)
+
+
+def _chunk(body: Any) -> ChatDelta:
+    """One ``chat.completion.chunk`` as a :class:`ChatDelta`, or a ContractViolation saying what is wrong."""
+    if not isinstance(body, dict):
+        raise ContractViolation(f"a chunk is a {type(body).__name__}, not a JSON object{_HINT}")
+    if "error" in body:
+        message = vendor_message(json.dumps(body).encode()) or "no message"
+        raise ContractViolation(f"the stream reported an error: {message}")
+    choices = body.get("choices") or []
+    if not isinstance(choices, list):
+        raise ContractViolation(f"a chunk's choices is not a list: {_snippet(body)}{_HINT}")
+    choice = choices[0] if choices else {}
+    delta = choice.get("delta") if isinstance(choice, dict) else None
+    content = delta.get("content") if isinstance(delta, dict) else None
+    if content is not None and not isinstance(content, str):
+        raise ContractViolation(f"choices[0].delta.content is not a string: {_snippet(body)}{_HINT}")
+    return ChatDelta(
+        content=content or "",
+        model=body.get("model") if isinstance(body.get("model"), str) else None,
+        finish_reason=choice.get("finish_reason") if isinstance(choice, dict) else None,
+        usage=body.get("usage") if isinstance(body.get("usage"), dict) else None,
+    )
+
+
+def _completion(body: Any) -> ChatCompletion:
+    content = _content(body)
+    choice = body["choices"][0]
+    return ChatCompletion(
+        content=content,
+        model=body.get("model") if isinstance(body.get("model"), str) else None,
+        finish_reason=choice.get("finish_reason"),
+        usage=body.get("usage") if isinstance(body.get("usage"), dict) else None,
+    )
 
 
 def _content(body: Any) -> str:
