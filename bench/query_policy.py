@@ -117,6 +117,24 @@ def expanded_runs(coll, searcher, queries, qids, expansion, dense_runs, qrels, d
     return {m: float(np.mean(list(v.values()))) for m, v in out.items()}
 
 
+def measure_latency(searcher, test, qids) -> dict:
+    """Live ``Searcher.search`` per query, the modes interleaved query by query (same load for each)."""
+    lat = {"hybrid": [], "auto": [], "bm25": []}
+    live_nd = {"hybrid": [], "auto": []}
+    for qid in qids:
+        for mode in ("hybrid", "auto", "bm25"):
+            start = time.perf_counter()
+            res = searcher.search(test.queries[qid], SearchOptions(mode=mode, k=10))
+            lat[mode].append((time.perf_counter() - start) * 1000)
+            if mode in live_nd:
+                live_nd[mode].append(ndcg10(_docs(res.hits), test.qrels[qid]))
+    return {
+        "latency_ms": {m: {"mean": round(float(np.mean(v)), 2), "p50": round(pct(v, 50), 2), "p95": round(pct(v, 95), 2)} for m, v in lat.items()},
+        "live_ndcg@10": {m: round(float(np.mean(v)), 4) for m, v in live_nd.items()},
+        "load_after_latency": load(),
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True)
@@ -125,6 +143,8 @@ def main() -> int:
     ap.add_argument("--reranker-model")
     ap.add_argument("--out", default="bench/results/query_policy_scifact")
     ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--latency-only", action="store_true",
+                    help="only the live latency of hybrid / auto / bm25 (re-measure on an idle machine); writes latency.json")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -144,6 +164,13 @@ def main() -> int:
     searcher = Searcher(coll, reranker, policy=policy)
     searcher.warm_up()
     progress = lambda items, desc: items  # noqa: E731
+    if args.latency_only:
+        qids = sorted(q for q in test.queries if any(g > 0 for g in test.qrels.get(q, {}).values()))
+        result.update(measure_latency(searcher, test, qids))
+        result["load_after"] = load()
+        (out / "latency.json").write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps(result, indent=1))
+        return 0
     print("collecting test first stage ...", file=sys.stderr)
     data = collect(searcher, test.queries, test.qrels, progress=progress)
     qids = data["qids"]
@@ -172,18 +199,7 @@ def main() -> int:
     print(json.dumps(routing, indent=1), file=sys.stderr)
     # ---------------- live latency: hybrid vs auto (learned), interleaved
     if not args.skip_latency:
-        lat = {"hybrid": [], "auto": [], "bm25": []}
-        live_nd = {"hybrid": [], "auto": []}
-        for qid in qids:
-            for mode in ("hybrid", "auto", "bm25"):
-                start = time.perf_counter()
-                res = searcher.search(test.queries[qid], SearchOptions(mode=mode, k=10))
-                lat[mode].append((time.perf_counter() - start) * 1000)
-                if mode in live_nd:
-                    live_nd[mode].append(ndcg10(_docs(res.hits), test.qrels[qid]))
-        result["latency_ms"] = {m: {"mean": round(float(np.mean(v)), 2), "p50": round(pct(v, 50), 2), "p95": round(pct(v, 95), 2)} for m, v in lat.items()}
-        result["live_ndcg@10"] = {m: round(float(np.mean(v)), 4) for m, v in live_nd.items()}
-        result["load_after_latency"] = load()
+        result.update(measure_latency(searcher, test, qids))
         print(json.dumps(result["latency_ms"], indent=1), json.dumps(result["live_ndcg@10"]), file=sys.stderr)
     # ---------------- validation
     if policy.validator is not None:

@@ -278,3 +278,32 @@ def test_auto_mode_routes_the_query_and_reports_the_route(client):
     assert fact["route"]["kind"] == "fact" and fact["route"]["numbers"] == ["2019"] and fact["route"]["route"] == "bm25"
     assert doc_ids(fact)[0] == "fish"
     assert ok(search(client, mode="bm25"))["route"] is None
+
+
+def test_validate_rm3_and_rerank_auto_in_the_search_api(tmp_path, ce_reranker):
+    """``validate`` returns the verdict and suggestions; ``rm3`` expands BM25; ``rerank: "auto"`` reports the gate."""
+    path = tmp_path / "c"
+    collection = Collection.create(path, CollectionConfig(dense=False, chunking=ChunkingConfig(mode="none")))
+    collection.add([
+        Document("a", "Vitamin D deficiency is associated with fractures in older adults.", "Vitamin D"),
+        Document("b", "Iron deficiency anaemia in pregnancy.", "Iron"),
+        Document("c", "Anaemia treatments compared in a trial.", "Trial"),
+    ])
+    with client_for(ce_reranker, Collection.open(path)) as client:
+        wait_ready(client)
+        body = ok(search(client, "vitamn defficiency", mode="bm25", validate=True))
+        v = body["validation"]
+        assert v["verdict"] == "fail" and "validate" in body["timings_ms"]
+        assert [(s["term"], s["suggestion"]) for s in v["suggestions"]["spelling"]] == [
+            ("vitamn", "vitamin"), ("defficiency", "deficiency")]
+        passed = ok(search(client, "iron deficiency", mode="bm25", validate=True))["validation"]
+        assert passed["verdict"] == "pass" and passed["suggestions"] is None
+        assert ok(search(client, "iron", mode="bm25")).get("validation") is None
+        plain = [h["doc_id"] for h in ok(search(client, "iron", mode="bm25", k=3))["hits"]]
+        fed = [h["doc_id"] for h in ok(search(client, "iron", mode="bm25", k=3, rm3=True))["hits"]]
+        assert plain == ["b"] and fed[0] == "b" and "c" in fed  # feedback brings in "anaemia"
+        gated = ok(search(client, "iron deficiency", mode="bm25", rerank="auto", candidates=3, top_n=2))
+        assert gated["rerank_gate"]["rerank"] is True and "no trained gate" in gated["rerank_gate"]["reason"]
+        assert "rerank" in gated["timings_ms"]
+        assert_error(search(client, "iron", validate="yes"), 422, "validation_error")
+        assert_error(search(client, "iron", rerank="sometimes"), 422, "validation_error")

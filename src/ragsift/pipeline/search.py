@@ -115,6 +115,8 @@ class SearchResult:
     route: dict | None = None  # mode="auto": the query's analysis and the mode it took
     rerank_gate: dict | None = None  # rerank auto: {"rerank": bool, "probability", "threshold"}
     validation: dict | None = None  # validate=True: ragsift.query.validate.ResultValidator's verdict
+    signals: dict | None = None  # the query's features (ragsift.query.features) when the query side needed them
+    analysis: Any = field(default=None, repr=False, compare=False)  # its QueryAnalysis, with signals
 
 
 class Searcher:
@@ -167,13 +169,16 @@ class Searcher:
         *,
         rerank: RerankOptions | None = None,
         validate: bool = False,
+        signals: bool = False,
         **kwargs,
     ) -> list[SearchResult]:
         """Search several queries; dense query embeddings are computed in one batch.
 
         ``validate=True`` adds each result's verdict and, on fail, suggested terms
         (:class:`ragsift.query.validate.ResultValidator`). ``rerank.auto`` reranks only the queries
-        the trained gate expects to gain (every query when the collection has no gate).
+        the trained gate expects to gain (every query when the collection has no gate). ``signals=True``
+        keeps each query's features and analysis on its result (:meth:`decide_rerank` and
+        :meth:`validate_result` read them; the service reranks and validates in separate steps).
         """
         opts = options or SearchOptions(**kwargs)
         for q in queries:
@@ -209,13 +214,16 @@ class Searcher:
             if analyses is not None:
                 result.route = analyses[i].to_dict()
             results.append(result)
-        need_values = validate or (rerank is not None and rerank.auto)
+        need_values = validate or signals or (rerank is not None and rerank.auto)
         values = self._query_values(queries, runs, analyses) if need_values else None
+        if values is not None:
+            for (analysis, vals), result in zip(values, results):
+                result.analysis, result.signals = analysis, vals
         if rerank is not None:
             gate = self.policy.gate if self.policy is not None else None
             for i, (query, result) in enumerate(zip(queries, results)):
                 if rerank.auto:
-                    result.rerank_gate = _gate(gate, values[i][1])
+                    result.rerank_gate = _gate(gate, result.signals)
                     if not result.rerank_gate["rerank"]:
                         result.hits = result.hits[: rerank.top_n]
                         result.rerank_settings = rerank.settings_report()
@@ -225,10 +233,9 @@ class Searcher:
                 result.timings_ms["rerank"] = ms
                 result.timings_ms["total"] += ms
         if validate:
-            validator = self._result_validator()
-            for (analysis, vals), result in zip(values, results):
+            for result in results:
                 start = time.perf_counter()
-                result.validation = validator.validate(analysis, vals, result.hits)
+                result.validation = self.validate_result(result)
                 result.timings_ms["validate"] = _ms(start)
                 result.timings_ms["total"] += result.timings_ms["validate"]
         return results
@@ -289,6 +296,18 @@ class Searcher:
             need = [i for i, a in enumerate(analyses) if name in replace(opts, mode=a.route).retrievers() and name not in runs[i]]
             self._runs(queries, opts, (name,), need, runs, timings)
         return runs, timings, analyses
+
+    def decide_rerank(self, result: SearchResult) -> dict:
+        """``--rerank auto``'s decision for a result searched with ``signals=True``: ``{"rerank": bool, ...}``."""
+        if result.signals is None:
+            raise ConfigError("decide_rerank needs a result searched with signals=True")
+        return _gate(self.policy.gate if self.policy is not None else None, result.signals)
+
+    def validate_result(self, result: SearchResult) -> dict:
+        """The verdict on ``result``'s current hits (after any reranking), from a search with ``signals=True``."""
+        if result.signals is None:
+            raise ConfigError("validate_result needs a result searched with signals=True")
+        return self._result_validator().validate(result.analysis, result.signals, result.hits)
 
     def _query_values(self, queries, runs, analyses):
         """Each query's analysis and features (:func:`ragsift.query.features.features`)."""

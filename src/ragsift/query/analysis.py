@@ -4,7 +4,7 @@ Seed 001 routes queries by kind: a *fact* lookup goes to BM25, a *concept* quest
 retrieval, a *complex* one to hybrid. Seed 002 extracts domain terms to decide how much work a
 query deserves. :func:`analyze_query` computes both from the text, the collection's analyzer and,
 when given, its term statistics. The rules below are the defaults (a router learned from a
-training split, ``ragsift train-router``, is planned and not built yet):
+training split, ``ragsift train-router``, replaces the kind → mode table: :mod:`ragsift.query.policy`):
 
 Features
     ``quoted``   phrases in straight or curly double quotes;

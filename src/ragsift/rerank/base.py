@@ -4,6 +4,12 @@ Every reranker implements :meth:`Reranker.score` — raw and normalized scores f
 in input order — and inherits :meth:`Reranker.rerank`, which validates input, sorts, applies an
 optional threshold and cuts to ``top_n``.
 
+:meth:`Reranker.score_many` scores several requests (``[(query, documents), ...]``) in one call,
+each exactly as :meth:`Reranker.score` would score it alone; a failing request can be reported in
+its own slot (``return_exceptions=True``) without failing the others. The default makes one
+``score`` call per distinct query (pointwise rerankers) or per request; the local cross-encoder
+overrides it to run pairs of different queries through the same length-sorted forward passes.
+
 Normalized score (``relevance``, always in [0, 1], higher is better):
 
 - logit-producing models (cross-encoders, NIM ``logit``): ``sigmoid(logit)``;
@@ -31,7 +37,16 @@ from typing import ClassVar, Sequence
 
 from ragsift.errors import BadInputError, ConfigError
 
-__all__ = ["RerankResult", "Scores", "Reranker", "Truncate", "sigmoid", "validate_request"]
+__all__ = [
+    "RerankResult",
+    "Reranker",
+    "ScoreOutcome",
+    "ScoreRequest",
+    "Scores",
+    "Truncate",
+    "sigmoid",
+    "validate_request",
+]
 
 
 class Truncate(str, Enum):
@@ -63,6 +78,12 @@ class Scores:
 
     raw: list[float]
     relevance: list[float]
+
+
+#: One request of :meth:`Reranker.score_many`: a query and its documents.
+ScoreRequest = tuple[str, Sequence[str]]
+#: What :meth:`Reranker.score_many` returns per request: its scores, or (``return_exceptions=True``) its error.
+ScoreOutcome = Scores | BaseException
 
 
 def sigmoid(x: float) -> float:
@@ -117,6 +138,10 @@ class Reranker(ABC):
     options: ClassVar[frozenset[str]] = frozenset()
     #: Options (or the model option) that have no default and must be given.
     required_options: ClassVar[frozenset[str]] = frozenset()
+    #: Forward passes (model invocations over a padded batch of pairs) run so far. Local models
+    #: count them (the service exports the sum as ``ragsift_model_forward_passes_total``); others
+    #: leave it 0.
+    forward_passes: int = 0
 
     def set_truncate(self, mode: Truncate) -> None:
         """Choose how the next calls treat over-long pairs; only a declared mode is accepted."""
@@ -132,6 +157,60 @@ class Reranker(ABC):
     @abstractmethod
     def score(self, query: str, documents: Sequence[str]) -> Scores:
         """Scores for every document, in input order. ``documents`` is already validated and non-empty."""
+
+    def score_many(
+        self, requests: Sequence[ScoreRequest], *, return_exceptions: bool = False
+    ) -> list[ScoreOutcome]:
+        """Scores of several ``(query, documents)`` requests, one :class:`Scores` per request, in order.
+
+        Each request's scores equal what :meth:`score` returns for it alone (within float
+        rounding); requests are already validated, and one with no documents gets empty scores.
+        With ``return_exceptions=False`` the first error raises; with ``True`` (as in
+        :func:`asyncio.gather`) a request that fails holds its exception in its slot and the
+        others are still scored.
+
+        The default makes one :meth:`score` call per distinct query when the reranker is pointwise
+        (``cacheable``; the documents of requests sharing a query are concatenated), else one per
+        request. If a merged call fails on bad input (:class:`BadInputError`,
+        :class:`ConfigError`, e.g. one request's over-long passage), its requests are scored one by
+        one so the error, with its own document index, reaches only the request that caused it.
+        """
+        batch = [(query, list(documents)) for query, documents in requests]
+        results: list[ScoreOutcome | None] = [None] * len(batch)
+        groups: dict[object, list[int]] = {}
+        for i, (query, documents) in enumerate(batch):
+            if not documents:
+                results[i] = Scores([], [])
+            else:
+                groups.setdefault(query if self.cacheable else i, []).append(i)
+        for members in groups.values():
+            if len(members) > 1 and self._score_merged(batch, members, results, return_exceptions):
+                continue
+            for i in members:
+                results[i] = _outcome(self.score, batch[i], return_exceptions)
+        return results  # type: ignore[return-value]
+
+    def _score_merged(
+        self, batch: list[tuple[str, list[str]]], members: list[int], results: list, return_exceptions: bool
+    ) -> bool:
+        """One ``score`` call for requests sharing a query; False when bad input needs them one by one."""
+        documents = [d for i in members for d in batch[i][1]]
+        try:
+            merged = self.score(batch[members[0]][0], documents)
+        except (BadInputError, ConfigError):
+            return False
+        except Exception as exc:
+            if not return_exceptions:
+                raise
+            for i in members:
+                results[i] = exc
+            return True
+        start = 0
+        for i in members:
+            stop = start + len(batch[i][1])
+            results[i] = Scores(raw=list(merged.raw[start:stop]), relevance=list(merged.relevance[start:stop]))
+            start = stop
+        return True
 
     def rerank(
         self,
@@ -169,6 +248,16 @@ class Reranker(ABC):
             return []
         scores = await self.ascore(query, list(documents))
         return rank(scores, documents if return_documents else None, top_n, threshold)
+
+
+def _outcome(score, request: tuple[str, list[str]], return_exceptions: bool) -> ScoreOutcome:
+    """``score(*request)``, or its exception when ``return_exceptions``."""
+    try:
+        return score(*request)
+    except Exception as exc:
+        if not return_exceptions:
+            raise
+        return exc
 
 
 def rank(

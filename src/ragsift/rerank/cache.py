@@ -15,7 +15,9 @@ process).
 
 :class:`CachedReranker` puts a cache in front of any reranker whose scores are pointwise: it looks
 up every document at once, sends only the misses to the wrapped reranker (once each, in input
-order), stores their scores and merges. Rerankers whose score depends on the whole candidate list
+order), stores their scores and merges. ``score_many`` does the same for several requests with
+one lookup and one write, and passes the misses of every request to the wrapped reranker's
+``score_many`` in one call (so the cross-encoder still runs them in shared forward passes). Rerankers whose score depends on the whole candidate list
 (the first-stage identity, listwise LLM ranking) declare ``cacheable = False`` and are refused.
 
 Degraded mode: when the store fails (a locked or corrupt SQLite file, a full disk, an unreachable
@@ -43,7 +45,7 @@ from typing import Protocol, Union
 
 from ragsift.config import CacheKind, CacheSpec
 from ragsift.errors import ConfigError, RagsiftError
-from ragsift.rerank.base import Reranker, Scores
+from ragsift.rerank.base import Reranker, ScoreOutcome, ScoreRequest, Scores
 
 __all__ = ["cache_key", "ScoreCache", "MemoryCache", "SQLiteCache", "CachedReranker", "open_cache"]
 
@@ -411,6 +413,39 @@ class CachedReranker(Reranker):
             self._store(found, list(missing), fresh)
         return _merge(keys, found)
 
+    def score_many(
+        self, requests: Sequence[ScoreRequest], *, return_exceptions: bool = False
+    ) -> list[ScoreOutcome]:
+        """:meth:`score` for several requests: one lookup, the misses of all in one ``inner.score_many``
+        call, one write. A request the wrapped reranker fails on gets its error (``return_exceptions``)."""
+        batch = [(query, list(documents)) for query, documents in requests]
+        keys = [[cache_key(self.model_key, query, doc) for doc in docs] for query, docs in batch]
+        found = self._lookup([key for request_keys in keys for key in request_keys])
+        missing = {i: _missing(keys[i], docs, found) for i, (_, docs) in enumerate(batch)}
+        missing = {i: m for i, m in missing.items() if m}
+        results: list[ScoreOutcome | None] = [None] * len(batch)
+        if missing:
+            fresh = self.inner.score_many(
+                [(batch[i][0], list(m.values())) for i, m in missing.items()], return_exceptions=return_exceptions
+            )
+            new: dict[str, Entry] = {}
+            for (i, m), scores in zip(missing.items(), fresh):
+                if isinstance(scores, BaseException):
+                    results[i] = scores
+                    continue
+                try:
+                    new.update(self._entries(list(m), scores))
+                except ConfigError as exc:
+                    if not return_exceptions:
+                        raise
+                    results[i] = exc
+            found.update(new)
+            self._put(new)
+        for i, request_keys in enumerate(keys):
+            if results[i] is None:
+                results[i] = _merge(request_keys, found)
+        return results  # type: ignore[return-value]
+
     async def ascore(self, query: str, documents: Sequence[str]) -> Scores:
         """Async :meth:`score` that uses the wrapped reranker's own ``ascore`` for the misses."""
         keys = [cache_key(self.model_key, query, doc) for doc in documents]
@@ -431,13 +466,22 @@ class CachedReranker(Reranker):
         return found
 
     def _store(self, found: dict[str, Entry], keys: list[str], fresh: Scores) -> None:
+        new = self._entries(keys, fresh)
+        found.update(new)
+        self._put(new)
+
+    def _entries(self, keys: list[str], fresh: Scores) -> dict[str, Entry]:
+        """``{key: (raw, relevance)}`` of freshly scored documents; ConfigError on a count mismatch."""
         if len(fresh.raw) != len(keys) or len(fresh.relevance) != len(keys):
             raise ConfigError(
                 f"reranker {self.name!r} returned {len(fresh.raw)} raw and {len(fresh.relevance)} normalized "
                 f"scores for {len(keys)} documents"
             )
-        new = {key: (float(fresh.raw[i]), float(fresh.relevance[i])) for i, key in enumerate(keys)}
-        found.update(new)
+        return {key: (float(fresh.raw[i]), float(fresh.relevance[i])) for i, key in enumerate(keys)}
+
+    def _put(self, new: dict[str, Entry]) -> None:
+        if not new:
+            return
         try:
             self.cache.put_many(new)
         except CACHE_ERRORS as exc:

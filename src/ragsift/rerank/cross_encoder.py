@@ -8,11 +8,21 @@ sequence-classification model (``BertForSequenceClassification`` and friends, e.
 How a request is scored:
 
 1. every pair is tokenized once with the model's tokenizer;
-2. pairs are sorted by token length and cut into batches of at most ``batch_size`` pairs that
-   minimize padded compute (:func:`plan_batches`); each batch is padded to its own longest pair,
-   never to ``max_length``;
+2. identical pairs run once; pairs are sorted by token length and cut into batches of at most
+   ``batch_size`` pairs and ``max_batch_tokens`` padded tokens (pairs × longest pair; one longer
+   pair runs alone) that minimize padded compute (:func:`plan_batches`); each batch is padded to
+   its own longest pair, never to ``max_length``;
 3. the model runs under ``torch.inference_mode()`` (or in an ONNX Runtime session) and the
    logits are put back in input order. ``raw`` is the logit, ``relevance`` is ``sigmoid(logit)``.
+
+Several requests (:meth:`CrossEncoderReranker.score_many`, what the service's micro-batcher
+calls): every request is tokenized, truncated or rejected on its own, exactly as :meth:`score`
+would, then the pairs of all requests that passed go through step 2 *together*, so pairs of
+different queries share forward passes and short pairs of one request pad with short pairs of
+another. Each request gets its own scores back in its input order, equal to scoring it alone up
+to float rounding of the batch shapes (about 1e-6); a request rejected in step 1 (e.g. an over-long
+passage with ``truncate="NONE"``) fails alone with ``return_exceptions=True``. ``forward_passes``
+and ``rows_scored`` count the batches and pairs run so far.
 
 Over-long pairs (``max_length`` is capped to the model's position limit):
 
@@ -60,13 +70,14 @@ import numpy as np
 from ragsift._enums import parse_enum
 from ragsift._lazy import require
 from ragsift.errors import ConfigError, ModelNotFoundError, PassageTooLongError, QueryTooLongError
-from ragsift.rerank.base import Reranker, Scores, Truncate, sigmoid
+from ragsift.rerank.base import Reranker, ScoreOutcome, ScoreRequest, Scores, Truncate, sigmoid
 from ragsift.rerank.settings import ModelSettings, read_model_settings
 
 __all__ = [
     "Activation",
     "Backend",
     "CrossEncoderReranker",
+    "DEFAULT_MAX_BATCH_TOKENS",
     "DEFAULT_MAX_LENGTH",
     "MAX_QUERY_SHARE",
     "LongPassages",
@@ -85,6 +96,9 @@ _OFFSET_POSITION_MODELS = frozenset({"roberta", "xlm-roberta", "xlm-roberta-xl",
 _WARM_UP_QUERY, _WARM_UP_PASSAGE = "warm up", "a short passage to warm up the model"
 #: ``max_length`` of a model that records none.
 DEFAULT_MAX_LENGTH = 512
+#: Padded tokens (pairs × longest pair) per forward batch by default: 32 pairs of 256 tokens, 16 of
+#: 512. It bounds a batch's activation memory when the service merges many requests.
+DEFAULT_MAX_BATCH_TOKENS = 8192
 #: Under ``truncate="END"`` a query keeps at most this share of the window (max_length minus the
 #: special tokens); the passage always keeps the rest.
 MAX_QUERY_SHARE = 0.5
@@ -139,8 +153,8 @@ class CrossEncoderReranker(Reranker):
     truncation_modes = frozenset(Truncate)
     model_option = "model"
     options = frozenset({
-        "max_length", "batch_size", "truncate", "device", "backend", "quantize", "long_passages",
-        "window_stride", "activation", "onnx_dir",
+        "max_length", "batch_size", "max_batch_tokens", "truncate", "device", "backend", "quantize",
+        "long_passages", "window_stride", "activation", "onnx_dir",
     })
     required_options = frozenset({"model"})
 
@@ -150,6 +164,7 @@ class CrossEncoderReranker(Reranker):
         *,
         max_length: int | None = None,
         batch_size: int = 32,
+        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         truncate: Truncate | str = Truncate.END,
         device: str = "cpu",
         backend: Backend | str | None = None,
@@ -173,6 +188,10 @@ class CrossEncoderReranker(Reranker):
         #: Queries cut to :data:`MAX_QUERY_SHARE` of the window so far (``truncate="END"``).
         self.queries_truncated = 0
         self.batch_size = _positive_int(batch_size, "batch_size")
+        self.max_batch_tokens = _positive_int(max_batch_tokens, "max_batch_tokens")
+        #: Forward batches and (query, passage) rows run so far (warm-up included).
+        self.forward_passes = 0
+        self.rows_scored = 0
         self.truncate = parse_enum(Truncate, truncate, param="truncate")
         self.backend_source = "option" if backend is not None else "default"
         backend, quantize = _backend_choice(backend, quantize, device)
@@ -219,17 +238,58 @@ class CrossEncoderReranker(Reranker):
 
     def score(self, query: str, documents: Sequence[str]) -> Scores:
         """Raw logits and sigmoid relevance for every document, in input order."""
+        (scores,) = self.score_many([(query, documents)])
+        return scores  # type: ignore[return-value]
+
+    def score_many(
+        self, requests: Sequence[ScoreRequest], *, return_exceptions: bool = False
+    ) -> list[ScoreOutcome]:
+        """Scores of several requests whose pairs share length-sorted forward passes (module docstring)."""
         if self._run is None:
             self.warm_up()
-        documents = list(documents)
-        if not documents:
-            return Scores([], [])
-        encoded = self._encode(query, documents)
-        row_logits = run_batched(self._run, encoded, self.batch_size, self._pad_id(), self._input_names())
-        raw = _max_per_owner(row_logits, encoded.owner, len(documents))
-        return Scores(raw=raw, relevance=[self._relevance(x) for x in raw])
+        batch = [(query, list(documents)) for query, documents in requests]
+        results: list[ScoreOutcome | None] = [None] * len(batch)
+        encoded: dict[int, EncodedPairs] = {}
+        for i, (query, documents) in enumerate(batch):
+            if not documents:
+                results[i] = Scores([], [])
+                continue
+            try:
+                encoded[i] = self._encode(query, documents)
+            except Exception as exc:  # this request's own input (too long, ...): it alone fails
+                if not return_exceptions:
+                    raise
+                results[i] = exc
+        if encoded:
+            try:
+                logits = self._forward(concat_pairs(list(encoded.values())))
+            except Exception as exc:  # the model itself failed, so every request that reached it did
+                if not return_exceptions:
+                    raise
+                for i in encoded:
+                    results[i] = exc
+                return results  # type: ignore[return-value]
+            start = 0
+            for i, enc in encoded.items():
+                stop = start + len(enc.input_ids)
+                raw = _max_per_owner(logits[start:stop], enc.owner, len(batch[i][1]))
+                results[i] = Scores(raw=raw, relevance=[self._relevance(x) for x in raw])
+                start = stop
+        return results  # type: ignore[return-value]
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _forward(self, encoded: EncodedPairs) -> np.ndarray:
+        """Logit of every row, in row order: identical rows run once, batches by :func:`plan_batches`."""
+        unique, back = dedupe_rows(encoded)
+        lengths = [len(ids) for ids in unique.input_ids]
+        logits = np.empty(len(lengths), dtype=np.float64)
+        pad_id, names = self._pad_id(), self._input_names()
+        for rows in plan_batches(lengths, self.batch_size, max_tokens=self.max_batch_tokens):
+            logits[rows] = self._run(pad_batch(unique, rows, pad_id, names))
+            self.forward_passes += 1
+            self.rows_scored += len(rows)
+        return logits[back]
 
     def _relevance(self, raw: float) -> float:
         if self.activation is Activation.SIGMOID:
@@ -410,21 +470,32 @@ def _reject_too_long(encoded: EncodedPairs, limit: int, q_tokens: int, specials:
             )
 
 
-def plan_batches(lengths: Sequence[int], batch_size: int, overhead: int = _BATCH_OVERHEAD_TOKENS) -> list[list[int]]:
-    """Split rows into batches of at most ``batch_size`` that minimize padded compute.
+def plan_batches(
+    lengths: Sequence[int],
+    batch_size: int,
+    overhead: int = _BATCH_OVERHEAD_TOKENS,
+    *,
+    max_tokens: int | None = None,
+) -> list[list[int]]:
+    """Split rows into batches of at most ``batch_size`` rows that minimize padded compute.
 
     Rows are sorted by length (longest first); the optimal split of that order into contiguous
     batches is found by dynamic programming over the cost ``rows × longest + overhead`` per batch
-    (``overhead``: the fixed cost of one forward pass in token equivalents). Returns row indices.
+    (``overhead``: the fixed cost of one forward pass in token equivalents). ``max_tokens`` also
+    caps ``rows × longest`` (padded tokens) per batch; a single row longer than that runs alone.
+    Returns row indices.
     """
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     n = len(order)
     best = [0.0] + [float("inf")] * n  # best[j]: cost of batching order[:j]
     cut = [0] * (n + 1)
     for j in range(1, n + 1):
-        for i in range(max(0, j - batch_size), j):
-            cost = best[i] + (j - i) * lengths[order[i]] + overhead
-            if cost < best[j]:
+        for i in range(j - 1, max(0, j - batch_size) - 1, -1):  # batch order[i:j], longest row first
+            padded = (j - i) * lengths[order[i]]
+            if max_tokens is not None and j - i > 1 and padded > max_tokens:
+                break  # a smaller i only adds rows and length
+            cost = best[i] + padded + overhead
+            if cost <= best[j]:  # ties: the larger batch
                 best[j], cut[j] = cost, i
     batches, j = [], n
     while j > 0:
@@ -449,13 +520,29 @@ def pad_batch(encoded: EncodedPairs, rows: Sequence[int], pad_id: int, names: Se
     return {name: arrays[name] for name in names}
 
 
-def run_batched(run: Any, encoded: EncodedPairs, batch_size: int, pad_id: int, names: Sequence[str]) -> np.ndarray:
-    """Logit of every row of ``encoded``, in row order."""
-    lengths = [len(ids) for ids in encoded.input_ids]
-    out = np.empty(len(lengths), dtype=np.float64)
-    for rows in plan_batches(lengths, batch_size):
-        out[rows] = run(pad_batch(encoded, rows, pad_id, names))
-    return out
+def concat_pairs(parts: Sequence[EncodedPairs]) -> EncodedPairs:
+    """The rows of ``parts`` one after another (``owner`` stays each part's own)."""
+    types = None if any(p.token_type_ids is None for p in parts) else [t for p in parts for t in p.token_type_ids]
+    return EncodedPairs(
+        [ids for p in parts for ids in p.input_ids], types, [o for p in parts for o in p.owner]
+    )
+
+
+def dedupe_rows(encoded: EncodedPairs) -> tuple[EncodedPairs, np.ndarray]:
+    """``encoded`` without repeated rows, and for each original row the index of its unique row."""
+    seen: dict[tuple, int] = {}
+    keep: list[int] = []
+    back = np.empty(len(encoded.input_ids), dtype=np.int64)
+    for r, ids in enumerate(encoded.input_ids):
+        types = None if encoded.token_type_ids is None else tuple(encoded.token_type_ids[r])
+        k = seen.setdefault((tuple(ids), types), len(keep))
+        if k == len(keep):
+            keep.append(r)
+        back[r] = k
+    if len(keep) == len(back):
+        return encoded, back
+    types_kept = None if encoded.token_type_ids is None else [encoded.token_type_ids[r] for r in keep]
+    return EncodedPairs([encoded.input_ids[r] for r in keep], types_kept, [encoded.owner[r] for r in keep]), back
 
 
 def _max_per_owner(row_logits: np.ndarray, owner: Sequence[int], n: int) -> list[float]:

@@ -11,6 +11,11 @@ Bad requests never fall back: :class:`~ragsift.errors.BadInputError` and
 :class:`~ragsift.errors.ConfigError` propagate at once, whatever ``catch`` says, and so does any
 error not in ``catch``.
 
+``score_many`` (several requests in one call) asks each link for all the requests still
+unanswered at once, so a cross-encoder link keeps its shared forward passes; a request whose link
+failed with a caught error moves on to the next link, the others are done. Failures and uses are
+counted per request.
+
 The chain is configuration, not a hidden default: build it explicitly, with
 :func:`ragsift.rerank.fallback_chain` (``"cohere,cross-encoder,none"``) or ``RERANKER_FALLBACK``.
 """
@@ -22,7 +27,7 @@ import threading
 from collections.abc import Sequence
 
 from ragsift.errors import BadInputError, ConfigError, RemoteError
-from ragsift.rerank.base import Reranker, Scores
+from ragsift.rerank.base import Reranker, ScoreOutcome, ScoreRequest, Scores
 
 __all__ = ["FallbackReranker", "DEFAULT_CATCH", "NEVER_CAUGHT"]
 
@@ -111,6 +116,38 @@ class FallbackReranker(Reranker):
             self._used(i)
             return scores
         raise AssertionError("unreachable: the last failure is re-raised")  # pragma: no cover
+
+    def score_many(
+        self, requests: Sequence[ScoreRequest], *, return_exceptions: bool = False
+    ) -> list[ScoreOutcome]:
+        """:meth:`score` for several requests: each link gets, in one ``score_many`` call, the
+        requests the links before it failed on with an error in ``catch``."""
+        batch = [(query, list(documents)) for query, documents in requests]
+        results: list[ScoreOutcome | None] = [None] * len(batch)
+        todo = list(range(len(batch)))
+        for i, reranker in enumerate(self.chain):
+            outcomes = reranker.score_many([batch[j] for j in todo], return_exceptions=True)
+            todo = [j for j, outcome in zip(todo, outcomes) if self._settle(i, j, outcome, results)]
+            if not todo:
+                break
+        if not return_exceptions:
+            for outcome in results:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+        return results  # type: ignore[return-value]
+
+    def _settle(self, i: int, j: int, outcome: ScoreOutcome, results: list) -> bool:
+        """Record link ``i``'s outcome for request ``j``; True when the request moves to the next link."""
+        if not isinstance(outcome, BaseException):
+            self._used(i)
+            results[j] = outcome
+            return False
+        try:
+            self._failed(i, outcome)  # type: ignore[arg-type]
+        except Exception as final:
+            results[j] = final
+            return False
+        return True
 
     async def ascore(self, query: str, documents: Sequence[str]) -> Scores:
         """Async :meth:`score` through each link's own ``ascore``, with the same fallback rules."""

@@ -93,6 +93,7 @@ def _build_state(settings: ServiceSettings, model: Reranker, collection: Any) ->
     runner = ModelRunner(model, open_cache(settings.effective_cache))
     if runner.cache is not None:
         metrics.track_cache(runner.cache_stats, runner.cache_errors)
+    metrics.forward_passes.read = runner.forward_passes
     batcher = MicroBatcher(
         runner,
         metrics,

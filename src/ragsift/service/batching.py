@@ -4,15 +4,20 @@ What "micro-batching" means here. Requests wait in one FIFO queue. A scheduler t
 oldest request and, with batching on, keeps collecting waiting requests until the batch holds
 ``batch_max_size`` (query, passage) pairs or ``batch_max_wait_ms`` have passed since it started
 collecting (a request that would overflow the batch waits for the next one; a single request
-larger than the batch runs alone). The whole batch then runs in **one turn of the single model
-thread** (:meth:`ModelRunner.score_jobs`): requests with the same query and truncation are
-concatenated into one ``reranker.score`` call (one padded, length-sorted forward pass plan), the
-others run back to back in that turn. Cross-query pairs are *not* mixed into one forward pass:
-``CrossEncoderReranker`` exposes only ``score(query, documents)``, so mixing would need its private
-tokenizer and runner. The gain is therefore fewer thread hand-offs and event-loop wake-ups per
-request, merged forward passes for repeated queries, and — always — a bounded, fair queue.
+larger than the batch runs alone). Requests keep arriving while the model thread is busy, so
+under load a batch fills from the queue at once. The whole batch then runs in **one turn of the
+single model thread** (:meth:`ModelRunner.score_jobs`), as **one**
+:meth:`~ragsift.rerank.base.Reranker.score_many` call per truncation mode: the local
+cross-encoder tokenizes each request on its own (its truncation or rejection is exactly as if it
+were alone), then runs the pairs of *all* requests, whatever their query, through shared forward
+passes sorted by length, and splits the scores back per request. A request that fails on its own
+input (an over-long passage with ``truncate=NONE``) gets its error; the others in the batch are
+answered. ``batch_max_size`` must hold several requests for them to merge (e.g. 180 pairs for
+requests of 45 passages; with the default 64, two 45-passage requests never share a turn).
 
 With batching off every request is its own turn (same queue, same limits): the A/B baseline.
+``ragsift_batch_requests`` (requests per turn) and ``ragsift_model_forward_passes_total`` show
+what batching did.
 
 Backpressure. When ``queue_max`` requests are already waiting, :meth:`MicroBatcher.score` raises
 :class:`QueueFullError` (HTTP 429 with ``Retry-After``) instead of queueing forever; after

@@ -3,24 +3,27 @@
 Every app gets a fresh registry (never the process-global one), so tests and embedders can
 build many apps in one process. ``GET /v1/metrics`` renders it in the text exposition format.
 
-====================================  =========  ==============================================
-Metric                                Kind       Labels / meaning
-====================================  =========  ==============================================
-``ragsift_stage_seconds``             histogram  ``stage``: ``queue`` (wait for the model),
-                                                 ``rerank`` (one executor turn), ``retrieve``
-                                                 (first stage of ``/v1/search``), ``total``
-                                                 (whole request, API routes only)
-``ragsift_requests_total``            counter    ``route`` (path template), ``method``, ``status``
-``ragsift_batch_pairs``               histogram  (query, passage) pairs per executor turn
-``ragsift_batch_requests``            histogram  requests per executor turn (1 without batching)
-``ragsift_queue_depth``               gauge      requests waiting for the model
-``ragsift_cache_hit_ratio``           gauge      rerank cache hits / lookups (0 without a cache)
-``ragsift_cache_hits_total``          counter    rerank cache lookups answered by the cache
-``ragsift_cache_misses_total``        counter    rerank cache lookups scored by the model
-``ragsift_cache_errors_total``        counter    rerank cache lookups/writes that failed (store
-                                                 unreachable: the request was scored uncached)
-``ragsift_ready``                     gauge      1 once the model is loaded and warmed up
-====================================  =========  ==============================================
+======================================  =========  ==============================================
+Metric                                  Kind       Labels / meaning
+======================================  =========  ==============================================
+``ragsift_stage_seconds``               histogram  ``stage``: ``queue`` (wait for the model),
+                                                   ``rerank`` (one executor turn), ``retrieve``
+                                                   (first stage of ``/v1/search``), ``total``
+                                                   (whole request, API routes only)
+``ragsift_requests_total``              counter    ``route`` (path template), ``method``, ``status``
+``ragsift_batch_pairs``                 histogram  (query, passage) pairs per executor turn
+``ragsift_batch_requests``              histogram  requests per executor turn (1 without batching)
+``ragsift_queue_depth``                 gauge      requests waiting for the model
+``ragsift_model_forward_passes_total``  counter    forward passes (padded batches of pairs) the
+                                                   local model ran, warm-up included (0 for
+                                                   remote rerankers)
+``ragsift_cache_hit_ratio``             gauge      rerank cache hits / lookups (0 without a cache)
+``ragsift_cache_hits_total``            counter    rerank cache lookups answered by the cache
+``ragsift_cache_misses_total``          counter    rerank cache lookups scored by the model
+``ragsift_cache_errors_total``          counter    rerank cache lookups/writes that failed (store
+                                                   unreachable: the request was scored uncached)
+``ragsift_ready``                       gauge      1 once the model is loaded and warmed up
+======================================  =========  ==============================================
 
 A p95 latency alarm (seed 000: alert above 500 ms) is a Prometheus rule on the histogram::
 
@@ -71,7 +74,10 @@ class ServiceMetrics:
         self.cache_errors = _CountFrom(
             "ragsift_cache_errors", "Rerank cache lookups and writes that failed (scored without the cache)"
         )
-        for counter in (self.cache_hits, self.cache_misses, self.cache_errors):
+        self.forward_passes = _CountFrom(
+            "ragsift_model_forward_passes", "Forward passes (padded batches of pairs) the local model ran"
+        )
+        for counter in (self.cache_hits, self.cache_misses, self.cache_errors, self.forward_passes):
             r.register(counter)
         self.ready = Gauge("ragsift_ready", "1 when the model is loaded and warmed up", registry=r)
 

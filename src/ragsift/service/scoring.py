@@ -11,6 +11,12 @@ only the model thread ever calls them, switching there is race-free. Other reran
 input their own way and ignore the choice; the service never sets an attribute a reranker does
 not declare.
 
+Several requests at once. :meth:`ModelRunner.score_jobs` (one micro-batch) hands all requests
+of the same truncation mode to one :meth:`~ragsift.rerank.base.Reranker.score_many` call with
+``return_exceptions=True``: the local cross-encoder runs the pairs of different queries in shared,
+length-sorted forward passes, and a request that fails (an over-long passage with ``truncate=NONE``)
+gets its own error while the others are answered.
+
 Cache. With a score cache, each view is wrapped in a :class:`~ragsift.rerank.cache.CachedReranker`.
 The ``NONE`` view's cache keys carry ``|truncate=NONE`` so a score computed on a truncated passage
 never answers a ``NONE`` request that must reject it; the ``END`` view keeps the model's plain name,
@@ -27,8 +33,8 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple, TypeVar
 
-from ragsift.errors import BadInputError, ConfigError
-from ragsift.rerank.base import Reranker, Scores, Truncate
+from ragsift.errors import ConfigError
+from ragsift.rerank.base import Reranker, ScoreOutcome, ScoreRequest, Scores, Truncate
 from ragsift.rerank.cache import CachedReranker
 from ragsift.rerank.fallback import FallbackReranker
 
@@ -82,9 +88,18 @@ class TruncationView(Reranker):
         self.inner.warm_up()
 
     def score(self, query: str, documents: Sequence[str]) -> Scores:
+        self._switch()
+        return self.inner.score(query, documents)
+
+    def score_many(
+        self, requests: Sequence[ScoreRequest], *, return_exceptions: bool = False
+    ) -> list[ScoreOutcome]:
+        self._switch()
+        return self.inner.score_many(requests, return_exceptions=return_exceptions)
+
+    def _switch(self) -> None:
         for target in self.targets:
             target.set_truncate(self.mode)
-        return self.inner.score(query, documents)
 
 
 class ModelRunner:
@@ -135,48 +150,30 @@ class ModelRunner:
     def score(self, query: str, passages: list[str], truncate: Truncate = Truncate.END) -> Scores:
         return self.views[truncate].score(query, passages)
 
-    def score_jobs(self, jobs: Sequence[ScoreJob]) -> list[Scores | BaseException]:
-        """Scores (or the error) of each job, in order; one ``score`` call per group of jobs.
+    def score_jobs(self, jobs: Sequence[ScoreJob]) -> list[ScoreOutcome]:
+        """Scores (or the error) of each job, in order: one ``score_many`` call per truncation view.
 
-        Jobs with the same query and truncation are concatenated into one call when the reranker
-        is pointwise. If that call fails on bad input (e.g. one request's over-long passage with
-        ``truncate=NONE``), the group is scored job by job so the error reaches only its request.
+        Each job is scored as if alone; a job's own bad input fails only that job, an error of the
+        call as a whole (the model or the store failed) fails every job of the call.
         """
-        results: list[Scores | BaseException | None] = [None] * len(jobs)
-        for members in self._groups(jobs).values():
-            if len(members) > 1 and self._score_group(jobs, members, results):
-                continue
-            for i in members:
-                try:
-                    results[i] = self.score(*jobs[i])
-                except Exception as exc:  # delivered to the request that caused it
-                    results[i] = exc
+        results: list[ScoreOutcome | None] = [None] * len(jobs)
+        by_view: dict[int, list[int]] = {}
+        for i, job in enumerate(jobs):
+            by_view.setdefault(id(self.views[job.truncate]), []).append(i)
+        for members in by_view.values():
+            view = self.views[jobs[members[0]].truncate]
+            try:
+                outcomes = view.score_many([(jobs[i].query, jobs[i].passages) for i in members], return_exceptions=True)
+            except Exception as exc:  # delivered to every request of the call
+                outcomes = [exc] * len(members)
+            for i, outcome in zip(members, outcomes):
+                results[i] = outcome
         return results  # type: ignore[return-value]
 
-    def _groups(self, jobs: Sequence[ScoreJob]) -> dict[Any, list[int]]:
-        groups: dict[Any, list[int]] = {}
-        for i, job in enumerate(jobs):
-            key = (job.query, job.truncate) if self.pointwise else i
-            groups.setdefault(key, []).append(i)
-        return groups
-
-    def _score_group(self, jobs: Sequence[ScoreJob], members: list[int], results: list) -> bool:
-        first = jobs[members[0]]
-        passages = [p for i in members for p in jobs[i].passages]
-        try:
-            merged = self.score(first.query, passages, first.truncate)
-        except (BadInputError, ConfigError):
-            return False
-        except Exception as exc:
-            for i in members:
-                results[i] = exc
-            return True
-        start = 0
-        for i in members:
-            n = len(jobs[i].passages)
-            results[i] = Scores(raw=merged.raw[start : start + n], relevance=merged.relevance[start : start + n])
-            start += n
-        return True
+    def forward_passes(self) -> int:
+        """Forward passes the served model (every link of a fallback chain) has run so far."""
+        unique = {id(r): r for r in iter_rerankers(self.model)}
+        return sum(int(r.forward_passes) for r in unique.values())
 
     def cache_stats(self) -> dict:
         stats = getattr(self.cache, "stats", None)

@@ -5,7 +5,8 @@ Request body (JSON); only ``query`` is required::
     {"query": "...", "mode": "hybrid", "k": 10,
      "fusion": "rrf", "rrf_k": 60, "weights": {"bm25": 0.4, "dense": 0.6}, "normalization": "minmax",
      "rerank": false, "candidates": 45, "top_n": null, "threshold": null, "interpolate": null,
-     "filters": {"lang": "en", "year": {"$gte": 2020}, "source": ["10-K", "10-Q"]}}
+     "filters": {"lang": "en", "year": {"$gte": 2020}, "source": ["10-K", "10-Q"]},
+     "rm3": false, "validate": false}
 
 Response::
 
@@ -13,7 +14,16 @@ Response::
      "timings_ms": {"bm25"?, "dense"?, "fuse", "expand", "rerank"?, "total"},
      "rerank_settings"?: {"interpolate": {"value": 0.5, "source": "model"}, "candidates": ..., ...},
      "warnings"?: ["query_truncated"],
-     "route"?: {"kind": "fact", "route": "bm25", "reasons": [...], "domain_terms": [...], ...}}
+     "route"?: {"kind": "fact", "route": "bm25", "reasons": [...], "domain_terms": [...], ...},
+     "rerank_gate"?: {"rerank": true, "probability": 0.71, "threshold": 0.42},
+     "validation"?: {"verdict": "fail", "probability", "threshold", "reasons": [...],
+                     "suggestions": {"spelling": [{"term", "suggestion", "distance", "count"}],
+                                     "did_you_mean": "...", "related": ["..."]}}}
+
+``"rerank": "auto"`` reranks only when the collection's trained gate (``ragsift train-router
+--reranker-model``) expects a gain, and says so in ``rerank_gate``. ``"validate": true`` judges the
+final list (:mod:`ragsift.query.validate`) and, on fail, suggests spelling corrections and related
+terms. ``"rm3": true`` expands the BM25 query with RM3 feedback.
 
 ``"mode": "auto"`` routes the query by its analysis (:mod:`ragsift.query.router`: fact → bm25,
 concept → dense, complex → hybrid) and says where it went in ``route``; the hybrid options apply
@@ -60,10 +70,10 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Sequence, Union
+from typing import Any, Literal, Sequence, Union
 
 from fastapi import APIRouter, HTTPException, Request
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from ragsift._enums import parse_enum
 from ragsift.errors import BadInputError, ConfigError
@@ -71,6 +81,7 @@ from ragsift.fusion import Normalization
 from ragsift.pipeline.rerank import RerankOptions, hit_texts, rerank_hits, truncation_count
 from ragsift.rerank.settings import Applied
 from ragsift.pipeline.search import Mode, SearchOptions, SearchResult, Searcher
+from ragsift.query.expansion import QueryExpansion
 from ragsift.rerank.base import Reranker, Scores
 from ragsift.rerank.identity import FirstStageReranker
 from ragsift.service.middleware import note_passages
@@ -111,7 +122,7 @@ Scalar = Union[StrictStr, StrictBool, StrictInt, StrictFloat, None]
 class SearchRequest(BaseModel):
     """Body of ``POST /v1/search`` (the schema; values are checked by :func:`plan_search`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     query: StrictStr
     mode: StrictStr = Mode.HYBRID.value
@@ -120,13 +131,16 @@ class SearchRequest(BaseModel):
     rrf_k: StrictInt | StrictFloat = 60.0
     weights: dict[str, StrictInt | StrictFloat] | None = None
     normalization: StrictStr = Normalization.MIN_MAX.value
-    rerank: StrictBool = False
+    rerank: StrictBool | Literal["auto"] = False
     candidates: StrictInt | None = None
     top_n: StrictInt | None = None
     threshold: StrictInt | StrictFloat | None = None
     interpolate: StrictInt | StrictFloat | StrictStr | None = None
     filters: dict[str, Union[Scalar, list[Scalar], dict[str, Union[Scalar, list[Scalar]]]]] | list[StrictStr] | None = None
     server_fusion: StrictBool = False  # milvus:// collections: Milvus' hybrid_search fuses
+    rm3: StrictBool = False  # RM3 feedback on the BM25 query (embedded collections)
+    # the verdict and, on fail, suggested terms; sent as "validate" (a BaseModel method's name)
+    validate_result: StrictBool = Field(default=False, alias="validate")
 
 
 class HitModel(BaseModel):
@@ -160,12 +174,46 @@ class RouteModel(BaseModel):
     reasons: list[str]
 
 
+class RerankGateModel(BaseModel):
+    """``rerank: "auto"``: whether this query was reranked, and the gate's probability and threshold."""
+
+    rerank: bool
+    probability: float | None = None
+    threshold: float | None = None
+    reason: str | None = None
+
+
+class CorrectionModel(BaseModel):
+    term: str
+    suggestion: str
+    distance: int
+    count: int
+
+
+class SuggestionsModel(BaseModel):
+    spelling: list[CorrectionModel]
+    did_you_mean: str | None = None
+    related: list[str]
+
+
+class ValidationModel(BaseModel):
+    """``validate: true``: pass or fail, why, and on fail the suggested terms (:mod:`ragsift.query.validate`)."""
+
+    verdict: Literal["pass", "fail"]
+    probability: float | None = None
+    threshold: float | None = None
+    reasons: list[str]
+    suggestions: SuggestionsModel | None = None
+
+
 class SearchResponse(BaseModel):
     hits: list[HitModel]
     timings_ms: dict[str, float]
     rerank_settings: dict[str, SettingModel] | None = None
     warnings: list[str] | None = None
     route: RouteModel | None = None
+    rerank_gate: RerankGateModel | None = None
+    validation: ValidationModel | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +223,7 @@ class SearchPlan:
     query: str
     options: SearchOptions
     rerank: RerankOptions | None
+    validate: bool = False
 
 
 def plan_search(req: SearchRequest, settings: ServiceSettings) -> SearchPlan:
@@ -205,7 +254,7 @@ def plan_search(req: SearchRequest, settings: ServiceSettings) -> SearchPlan:
         top_n = req.k if req.top_n is None else req.top_n
         _check_count("top_n", top_n)
         interpolate = req.interpolate if isinstance(req.interpolate, str) else _float(req.interpolate)
-        rerank = RerankOptions(candidates, top_n, _float(req.threshold), interpolate)
+        rerank = RerankOptions(candidates, top_n, _float(req.threshold), interpolate, auto=req.rerank == "auto")
     options = SearchOptions(
         mode=mode,
         k=(rerank.candidates or DEFAULT_CANDIDATES) if rerank else req.k,
@@ -215,8 +264,9 @@ def plan_search(req: SearchRequest, settings: ServiceSettings) -> SearchPlan:
         normalization=req.normalization,
         filters=req.filters,
         server_fusion=req.server_fusion,
+        expansion=QueryExpansion(rm3=True) if getattr(req, "rm3", False) else None,
     )
-    return SearchPlan(req.query, options, rerank)
+    return SearchPlan(req.query, options, rerank, bool(getattr(req, "validate_result", False)))
 
 
 def _only_with(fields: set[str], allowed: bool, condition: str) -> None:
@@ -237,7 +287,8 @@ def _float(value: float | None) -> float | None:
 
 def first_stage(searcher: Searcher, plan: SearchPlan) -> SearchResult:
     """Retrieve (filters applied) → fuse → expand; blocking, run it in a worker thread."""
-    return searcher.search(plan.query, plan.options)
+    auto = plan.rerank is not None and plan.rerank.auto
+    return searcher.search(plan.query, plan.options, signals=plan.validate or auto)
 
 
 class _ScoresReplay(Reranker):
@@ -296,9 +347,20 @@ async def search(body: SearchRequest, request: Request) -> dict:
     extra: dict[str, Any] = {}
     if plan.rerank is not None:
         truncated = truncation_count(state.reranker)
-        hits, timings["rerank"] = await _rerank(request, state, plan, hits)
+        gate = searcher.decide_rerank(result) if plan.rerank.auto else {"rerank": True}
+        if plan.rerank.auto:
+            extra["rerank_gate"] = gate
+        if gate["rerank"]:
+            hits, timings["rerank"] = await _rerank(request, state, plan, hits)
+        else:
+            hits = hits[: plan.rerank.top_n]
         extra["rerank_settings"] = plan.rerank.settings_report()
         extra["warnings"] = ["query_truncated"] if truncation_count(state.reranker) > truncated else []
+    if plan.validate:
+        result.hits = hits
+        start = time.perf_counter()
+        extra["validation"] = await asyncio.to_thread(searcher.validate_result, result)
+        timings["validate"] = (time.perf_counter() - start) * 1000.0
     timings["total"] = sum(timings.values())
     if result.route is not None:
         extra["route"] = result.route

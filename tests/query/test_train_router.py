@@ -1,0 +1,86 @@
+"""``ragsift train-router`` end to end on a small real BEIR folder and collection (tiny real models)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ragsift.cli import main
+from ragsift.index.collection import Collection, CollectionConfig
+from ragsift.ingest import ChunkingConfig, load_beir_corpus
+from ragsift.pipeline.search import Searcher
+from ragsift.query.policy import POLICY_FILE, load_policy
+from ragsift.query.training import fit_logistic
+
+WORDS = ["volcano", "glacier", "insulin", "quasar", "mitochondria", "tsunami", "enzyme", "pulsar", "neuron", "coral",
+         "comet", "lichen", "protein", "magma", "plankton", "aurora", "ribosome", "geyser", "nebula", "tundra",
+         "antibody", "monsoon", "fossil", "isotope", "crystal", "meteor", "spore", "delta", "reef", "canyon"]
+
+
+@pytest.fixture(scope="module")
+def beir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("beir")
+    rows, queries, train = [], [], ["query-id\tcorpus-id\tscore"]
+    for i, w in enumerate(WORDS):
+        other = WORDS[(i + 7) % len(WORDS)]
+        rows.append({"id": f"d{i}", "title": f"The {w}", "text": f"A study of the {w} and its {other} neighbour."})
+        rows.append({"id": f"n{i}", "title": "Notes", "text": f"Methods mention the {other} once."})
+        # half the queries name the topic (BM25 finds them), half only describe it
+        text = f"{w} study" if i % 2 == 0 else f"what do we know about natural things like this {i}"
+        queries.append({"id": f"q{i}", "text": text})
+        train.append(f"q{i}\td{i}\t1")
+    (root / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    (root / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries), encoding="utf-8")
+    (root / "qrels").mkdir()
+    (root / "qrels" / "train.tsv").write_text("\n".join(train) + "\n", encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def coll(tmp_path_factory, beir, tiny_st_model):
+    path = tmp_path_factory.mktemp("coll") / "c"
+    Collection.create(path, CollectionConfig(embed_model=str(tiny_st_model), chunking=ChunkingConfig(mode="none"))).add(
+        load_beir_corpus(beir))
+    return path
+
+
+def test_train_router_writes_a_policy_the_searcher_uses(beir, coll, tiny_cross_encoder, capsys):
+    code = main(["train-router", "--data", str(beir), "--split", "train", "--collection", str(coll),
+                 "--reranker-model", str(tiny_cross_encoder), "--gate-queries", "all", "-q"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "router:" in out and "validator:" in out and "rerank gate:" in out and POLICY_FILE in out
+    policy = load_policy(coll)
+    assert policy.trained_on["split"] == "train" and policy.trained_on["queries"] == len(WORDS)
+    r = policy.router.report
+    assert r["queries"] == len(WORDS) and set(r["shares (out-of-fold)"]) == {"bm25", "dense", "hybrid"}
+    assert abs(sum(r["shares (out-of-fold)"].values()) - 1.0) < 1e-6
+    # the thresholds were chosen so the out-of-fold loss against hybrid stays within the budget
+    assert r["train_ndcg@10"]["hybrid"] - r["train_ndcg@10"]["routed (out-of-fold)"] <= r["max_loss"] + 1e-9
+    assert policy.gate.report["queries"] == len(WORDS) and 0.0 <= policy.gate.threshold <= 1.0
+    assert policy.validator.target_precision == 0.6
+    result = Searcher(Collection.open(coll)).search("volcano study", mode="auto")
+    assert result.route["route"] in ("bm25", "dense", "hybrid")
+    if policy.router.thresholds["bm25"] <= 1.0:
+        assert "learned router" in result.route["reasons"][-1]
+
+
+def test_train_router_refuses_bad_options_and_small_splits(beir, coll, tmp_path, capsys):
+    assert main(["train-router", "--data", str(beir), "--collection", str(coll), "--max-loss", "2", "-q"]) == 2
+    assert "--max-loss 2.0 must be between 0 and 1" in capsys.readouterr().err
+    small = tmp_path / "small"
+    small.mkdir()
+    for name in ("corpus.jsonl", "queries.jsonl"):
+        (small / name).write_text((beir / name).read_text())
+    (small / "qrels").mkdir()
+    (small / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\nq0\td0\t1\n")
+    assert main(["train-router", "--data", str(small), "--collection", str(coll), "--out", str(tmp_path / "p.json"), "-q"]) == 2
+    assert "at least 10 judged queries" in capsys.readouterr().err and not (tmp_path / "p.json").exists()
+
+
+def test_fit_logistic_with_one_class_is_a_constant():
+    import numpy as np
+
+    model = fit_logistic(np.array([[1.0], [2.0], [3.0]]), np.array([1, 1, 1]), ["x"])
+    assert model.coef == [0.0] and model.probability({"x": 5.0}) > 0.99
