@@ -374,19 +374,8 @@ def _parse_weight(value: str | None, flag: str = "--interpolate") -> float | str
 
 
 def cmd_search(args) -> int:
-    from ragsift.pipeline.search import Searcher
-
     opts = _search_options(args)
-    rerank, reranker = None, None
-    if args.rerank:
-        from ragsift.pipeline.rerank import RerankOptions
-
-        rerank = RerankOptions(args.candidates, args.top_n, args.threshold, _parse_weight(args.interpolate),
-                               auto=args.rerank == "auto")
-    collection = _open_with_embedder(args, args.collection)
-    if args.rerank:
-        reranker = _reranker_from_args(args, collection=collection)
-    result = Searcher(collection, reranker).search(args.query, opts, rerank=rerank, validate=args.validate)
+    result = _run_search(args, args.query, opts, validate=args.validate)
     if args.json:
         rows = [
             {k: h.to_dict()[k] for k in ("id", "doc_id", "score", "title", "text", "source_scores")}
@@ -419,6 +408,22 @@ def cmd_search(args) -> int:
     if result.validation is not None:
         print_validation(result.validation)
     return 0
+
+
+def _run_search(args, query: str, opts, *, validate: bool):
+    """Open the collection, build the reranker the flags name (``--rerank [auto]``), and search ``query``."""
+    from ragsift.pipeline.search import Searcher
+
+    rerank, reranker = None, None
+    if args.rerank:
+        from ragsift.pipeline.rerank import RerankOptions
+
+        rerank = RerankOptions(args.candidates, args.top_n, args.threshold, _parse_weight(args.interpolate),
+                               auto=args.rerank == "auto")
+    collection = _open_with_embedder(args, args.collection)
+    if args.rerank:
+        reranker = _reranker_from_args(args, collection=collection)
+    return Searcher(collection, reranker).search(query, opts, rerank=rerank, validate=validate)
 
 
 def _search_options(args):
@@ -568,7 +573,6 @@ def cmd_ask(args) -> int:
 
     from ragsift import config
     from ragsift.answer import Answerer, AnswerStatus
-    from ragsift.pipeline.search import Searcher
 
     answerer = Answerer(
         base_url=_llm_setting(args.llm_url, "llm.url", "--llm-url", "the endpoint's /v1 URL, e.g. http://localhost:8001/v1"),
@@ -579,17 +583,7 @@ def cmd_ask(args) -> int:
         max_tokens=args.max_tokens,
         max_passage_chars=args.max_passage_chars,
     )
-    opts = _search_options(args)
-    rerank, reranker = None, None
-    if args.rerank:
-        from ragsift.pipeline.rerank import RerankOptions
-
-        rerank = RerankOptions(args.candidates, args.top_n, args.threshold, _parse_weight(args.interpolate),
-                               auto=args.rerank == "auto")
-    collection = _open_with_embedder(args, args.collection)
-    if args.rerank:
-        reranker = _reranker_from_args(args, collection=collection)
-    result = Searcher(collection, reranker).search(args.question, opts, rerank=rerank, validate=True)
+    result = _run_search(args, args.question, _search_options(args), validate=True)
     if args.json:
         answer = answerer.ask(args.question, result)
         json.dump(answer.to_dict(), sys.stdout, ensure_ascii=False, indent=2)
@@ -683,7 +677,9 @@ def _add_eval(sub) -> None:
     p.add_argument(
         "--retrievers",
         help="comma-separated: bm25, dense, hybrid (= hybrid-rrf), hybrid-rrf, hybrid-weighted, hybrid-rrf-tuned, "
-        "hybrid-weighted-tuned, parent-child (default: bm25,dense,hybrid; with --grid: all but hybrid)",
+        "hybrid-weighted-tuned, parent-child, auto (routed per query as --mode auto: by the collection's learned "
+        "router when it has a query_policy.json, else by the rules) (default: bm25,dense,hybrid; with --grid: "
+        "all but hybrid and auto)",
     )
     p.add_argument("--grid", action="store_true", help="every retriever × every reranker (the seed-001 study)")
     p.add_argument("--out", metavar="OUT_DIR", help="where results.json / results.md / plots are written")
@@ -716,6 +712,13 @@ def _add_eval(sub) -> None:
         metavar="W|auto|none",
         help="blend reranker and first stage: final = W·reranker + (1−W)·first stage; 'auto' tunes W on --tune-split; "
         "'none' = pure reranking (default: the weight a trained model recorded in ragsift_reranker.json, else none)",
+    )
+    p.add_argument(
+        "--rerank-auto", action="store_true",
+        help="beside each reranked run, add a gated run RERANKER@auto (as --rerank auto): a query is reranked only "
+        "when the gate of the collection's query policy (ragsift train-router --reranker-model) expects a gain, else "
+        "it keeps its first-stage list; reuses the reranked run's scores; reports the share reranked, the latency "
+        "and the gate's threshold curve (rerank_gate_curve.png). Without a trained gate every query is reranked",
     )
     p.add_argument("--tune-split", default="train", help="qrels split for fusion tuning and --interpolate auto (default: train)")
     p.add_argument("--tune-queries", type=int, default=200, help="tuning queries used (default: 200; 0 = all)")
@@ -799,6 +802,7 @@ def _eval_config(args):
         plots=not args.no_plots,
         command=_eval_command(args),
         reranker_backend=args.reranker_backend,
+        rerank_auto=args.rerank_auto,
     )
 
 

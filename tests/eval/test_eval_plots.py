@@ -28,7 +28,13 @@ def _results() -> dict:
             "runs": [{"retriever": "hybrid-rrf", "reranker": "/models/ce-scifact", "reranker_label": "ce-scifact",
                       "context_recall_reranked": [min(1.0, 0.5 + 0.05 * n) for n in range(20)], "n_reranked": 6,
                       "passages_saved": 4, "passages_saved_pct": 40.0, "tokens_saved_per_query": 1234.0}]}
-    return {"dataset": "scifact", "split": "test", "queries": 300, "runs": runs, "cost_accuracy": cost}
+    points = [{"threshold": None, "share": 0.0, "value": 0.66}, {"threshold": 0.8, "share": 0.3, "value": 0.7},
+              {"threshold": 0.4, "share": 0.6, "value": 0.72}, {"threshold": 0.1, "share": 1.0, "value": 0.71}]
+    gate = {"metric": "ndcg@10", "curves": [
+        {"retriever": r, "reranker": "/models/ce-scifact", "reranker_label": "ce-scifact", "queries": 300,
+         "never": 0.66, "always": 0.71, "best": points[2], "at": points[1:4], "trained": points[2], "points": points}
+        for r in ("bm25", "hybrid-rrf")]}
+    return {"dataset": "scifact", "split": "test", "queries": 300, "runs": runs, "cost_accuracy": cost, "rerank_gate": gate}
 
 
 def test_all_plots_are_written_as_png(tmp_path):
@@ -45,6 +51,7 @@ def test_cost_plot_without_reranking_compares_first_stages(tmp_path):
     results = _results()
     results["cost_accuracy"]["focus"] = None
     results["runs"] = [r for r in results["runs"] if r["reranker"] == "none"]
+    del results["rerank_gate"]
     paths = write_plots(tmp_path, results, {})
     assert [p.name for p in paths] == ["ndcg_by_run.png", "quality_vs_latency.png", "cost_accuracy.png"]
 

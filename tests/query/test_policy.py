@@ -11,7 +11,7 @@ from ragsift.errors import ConfigError
 from ragsift.index.collection import Collection, CollectionConfig
 from ragsift.ingest import ChunkingConfig
 from ragsift.pipeline.rerank import RerankOptions
-from ragsift.pipeline.search import SearchOptions, Searcher
+from ragsift.pipeline.search import Searcher
 from ragsift.query.features import ALL_FEATURES, ROUTER_FEATURES, features, run_features
 from ragsift.query.policy import POLICY_FILE, Gate, LinearModel, QueryPolicy, Router, Validator, load_policy
 from ragsift.query.router import QueryRouter

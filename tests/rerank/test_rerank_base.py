@@ -13,7 +13,7 @@ from typing import Sequence
 import pytest
 
 import ragsift.rerank
-from ragsift.errors import BadInputError, ConfigError
+from ragsift.errors import BadInputError, ConfigError, PassageTooLongError
 from ragsift.rerank import FirstStageReranker, Reranker, RerankResult, Scores
 from ragsift.rerank.base import sigmoid
 
@@ -117,6 +117,43 @@ def test_arerank_matches_rerank():
 def test_arerank_validates():
     with pytest.raises(BadInputError):
         asyncio.run(Overlap().arerank("", DOCS))
+
+
+class Strict(Overlap):
+    """Overlap that rejects a document containing "TOO-LONG" with its index, as a model with a limit."""
+
+    def score(self, query: str, documents: Sequence[str]) -> Scores:
+        for i, d in enumerate(documents):
+            if "TOO-LONG" in d:
+                raise PassageTooLongError(f"documents[{i}] is too long", index=i, tokens=999, limit=10)
+        return super().score(query, documents)
+
+
+def test_score_many_default_merges_requests_sharing_a_query():
+    reranker = Overlap()
+    requests = [(QUERY, DOCS[:2]), ("blue sky", DOCS[2:]), (QUERY, DOCS[2:]), ("empty", [])]
+    got = reranker.score_many(requests)
+    assert got == [reranker.score(q, d) if d else Scores([], []) for q, d in requests]
+    reranker.calls.clear()
+    reranker.score_many(requests)
+    assert reranker.calls == [DOCS[:2] + DOCS[2:], DOCS[2:]]  # one call per distinct query
+
+
+def test_score_many_default_isolates_a_bad_request():
+    reranker = Strict()
+    ok, bad = (QUERY, DOCS[:2]), (QUERY, ["fine", "TOO-LONG text"])
+    got = reranker.score_many([ok, bad, ("blue sky", DOCS)], return_exceptions=True)
+    assert got[0] == reranker.score(*ok) and got[2] == reranker.score("blue sky", DOCS)
+    assert isinstance(got[1], PassageTooLongError) and got[1].index == 1  # its own index, not the merged one
+    with pytest.raises(PassageTooLongError, match=r"documents\[1\]"):
+        reranker.score_many([ok, bad])
+
+
+def test_score_many_default_never_merges_a_listwise_reranker():
+    reranker = Overlap()
+    reranker.cacheable = False  # scores depend on the whole list: each request alone
+    reranker.score_many([(QUERY, DOCS[:2]), (QUERY, DOCS[2:])])
+    assert reranker.calls == [DOCS[:2], DOCS[2:]]
 
 
 def test_first_stage_reranker_keeps_input_order():

@@ -220,3 +220,40 @@ def test_warm_up_of_the_last_link_propagates():
 def test_configuration_is_validated(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         FallbackReranker(**kwargs)
+
+
+class FailsOn(Overlap):
+    """Raises ``error`` for queries starting with "fail"; scores the others."""
+
+    def __init__(self, error: Exception, name: str) -> None:
+        super().__init__(name)
+        self.error = error
+
+    def score(self, query: str, documents: Sequence[str]) -> Scores:
+        if query.startswith("fail"):
+            self.calls += 1
+            raise self.error
+        return super().score(query, documents)
+
+
+def test_score_many_falls_back_per_request(caplog):
+    first = FailsOn(RemoteServerError("HTTP 503", status=503), "cohere")
+    second = Overlap("cross-encoder")
+    chain = FallbackReranker([first, second])
+    requests = [("a b", DOCS), ("fail a", DOCS), ("c", DOCS[:2])]
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        got = chain.score_many(requests)
+    assert got == [Overlap().score(q, d) for q, d in requests]
+    assert second.calls == 1  # only the failed request went on
+    assert chain.stats == {"used": {"cohere": 2, "cross-encoder": 1}, "failed": {"cohere": 1, "cross-encoder": 0}}
+
+
+def test_score_many_bad_input_stays_with_its_request():
+    bad = PassageTooLongError("documents[0] is too long", index=0, tokens=600, limit=512)
+    first, second = FailsOn(bad, "cross-encoder"), Overlap("none")
+    chain = FallbackReranker([first, second])
+    got = chain.score_many([("fail", DOCS), ("a", DOCS)], return_exceptions=True)
+    assert got[0] is bad and got[1] == Overlap().score("a", DOCS)
+    assert second.calls == 0
+    with pytest.raises(PassageTooLongError):
+        chain.score_many([("fail", DOCS), ("a", DOCS)])

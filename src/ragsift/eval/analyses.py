@@ -10,6 +10,7 @@ from ragsift.errors import ConfigError
 from ragsift.eval.significance import run_key
 from ragsift.eval.cost import cost_accuracy, mean_tokens, token_counter
 from ragsift.eval.first_stage import docs_run
+from ragsift.eval.gate import GATED, gate_curve
 from ragsift.eval.grid import Grid, GridRun, SplitQueries
 from ragsift.eval.metrics import evaluate
 from ragsift.eval.rag_metrics import context_recall_curve
@@ -21,6 +22,7 @@ __all__ = [
     "cost_section",
     "judge_section",
     "fusion_tuning_section",
+    "gate_section",
     "plot_section",
     "best_run",
 ]
@@ -91,6 +93,25 @@ def fusion_tuning_section(grid: Grid, records: Sequence[Mapping]) -> dict:
             entry["test"] = {"default": default.get(tuning.metric), "tuned": tuned.get(tuning.metric)}
         out[method] = entry
     return out
+
+
+def gate_section(runs: Sequence[GridRun], per_query: Mapping[str, Mapping], grid: Grid, metrics: Sequence[str]) -> dict | None:
+    """The rerank gate's threshold curve of every gated run with a trained gate (:func:`ragsift.eval.gate.gate_curve`).
+
+    Read from each query's primary metric reranked (the always-rerank run) and not (the first stage)
+    and its gate probability; None when no gated run has a trained gate.
+    """
+    metric = "ndcg@10" if "ndcg@10" in metrics else metrics[0]
+    curves = []
+    for run in runs:
+        gate = run.params.get("gate") or {}
+        if not gate.get("trained"):
+            continue
+        spec = run.reranker[: -len(GATED)]
+        values = [{q: v[metric] for q, v in per_query[run_key(run.retriever, name)].items()} for name in (spec, "none")]
+        curve = gate_curve(*values, grid.gates[(run.retriever, grid.queries.split)], gate["threshold"])
+        curves.append({"retriever": run.retriever, "reranker": spec, "reranker_label": run.label[: -len(GATED)], **curve})
+    return {"metric": metric, "curves": curves} if curves else None
 
 
 def _judge_selection(records: Sequence[Mapping], cfg, baseline: str) -> list[str]:

@@ -11,13 +11,19 @@ reuses the lists too, so no grid point searches again.
 Per-query stage timings: ``retrieve`` = the component searches (BM25 + dense, each timed by the
 searcher) + parent expansion, ``fuse`` = fusion, ``total`` = their sum (what the searcher reports
 as ``total``).
+
+The ``auto`` retriever (:func:`assemble_routed`) routes each query as ``--mode auto`` does: by the
+rules, or by the collection's learned router (``COLL/query_policy.json``, ``ragsift train-router``),
+which reads the BM25 run, so BM25 is charged for every query and dense only for the routes that
+need it.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ragsift.index.collection import Collection
 from ragsift.pipeline.search import SERVER_HYBRID, SearchOptions, Searcher, assemble_hits
@@ -49,6 +55,7 @@ class FirstStage:
     hits: dict[str, list[Hit]]
     stage_ms: dict[str, list[float]]  # "retrieve", "fuse", "total": one value per query, in hits order
     params: dict
+    used: dict[str, tuple[str, ...]] = field(default_factory=dict)  # qid → the component runs it searched
 
 
 def retrieve_components(
@@ -83,39 +90,67 @@ def assemble(collection: Collection, components: Components, opts: SearchOptions
         stage_ms["retrieve"].append(retrieve_ms)
         stage_ms["fuse"].append(ms["fuse"])
         stage_ms["total"].append(retrieve_ms + ms["fuse"])
-    return FirstStage(hits, stage_ms, search_params(opts, components.depth))
+    used = dict.fromkeys(components.runs, names)
+    return FirstStage(hits, stage_ms, search_params(opts, components.depth), used)
 
 
 def assemble_routed(
-    collection: Collection, components: Components, opts: SearchOptions, texts: Mapping[str, str]
+    collection: Collection, components: Components, opts: SearchOptions, texts: Mapping[str, str], policy: Any = None,
 ) -> tuple[FirstStage, dict[str, dict]]:
-    """``mode="auto"``: route each query (:class:`ragsift.query.router.QueryRouter`), then build its
-    ranking from the components of its route. Returns the first stage and each query's route
-    (``{qid: {"kind", "route"}}``); the routing time is part of ``retrieve``."""
+    """``mode="auto"``: route each query as the :class:`~ragsift.pipeline.search.Searcher` does, then
+    build its ranking from the components of its route.
+
+    ``policy`` (a :class:`ragsift.query.policy.QueryPolicy`, the collection's own in the grid): with a
+    router, and vectors in the collection, each query's route is the learned router's decision from
+    its BM25 run (:meth:`ragsift.query.router.QueryRouter.decide`); else the rules'. Returns the
+    first stage and each query's route (``{qid: {"kind", "route"}}``, plus ``"rules_route"`` under a
+    learned router). ``retrieve`` holds the routing time and the searches the route paid for: a
+    learned router reads BM25 first, so BM25 counts for every query and dense only where the route
+    uses it.
+    """
     from ragsift.pipeline.search import Mode
     from ragsift.query.router import QueryRouter
 
-    router = QueryRouter(collection)
+    router = QueryRouter(collection, getattr(policy, "router", None))
     hits: dict[str, list[Hit]] = {}
     stage_ms: dict[str, list[float]] = {"retrieve": [], "fuse": [], "total": []}
     routes: dict[str, dict] = {}
+    used: dict[str, tuple[str, ...]] = {}
     for qid, lists in components.runs.items():
         start = time.perf_counter()
-        analysis = router.route(texts[qid])
+        analysis = router.analyze(texts[qid])
+        route = {"kind": analysis.kind.value, "route": analysis.route}
+        if router.learned:
+            router.decide(analysis, {"bm25": lists["bm25"]})
+            route = {**route, "rules_route": route["route"], "route": analysis.route}
         route_ms = (time.perf_counter() - start) * 1000
         routed = replace(opts, mode=analysis.route)
         names = routed.retrievers()
+        searched = tuple(dict.fromkeys((("bm25",) if router.learned else ()) + names))
         hits[qid], ms = assemble_hits(collection, {name: lists[name] for name in names}, routed)
-        retrieve_ms = route_ms + sum(components.ms[qid][name] for name in names) + ms["expand"]
+        retrieve_ms = route_ms + sum(components.ms[qid][name] for name in searched) + ms["expand"]
         stage_ms["retrieve"].append(retrieve_ms)
         stage_ms["fuse"].append(ms["fuse"])
         stage_ms["total"].append(retrieve_ms + ms["fuse"])
-        routes[qid] = {"kind": analysis.kind.value, "route": analysis.route}
+        routes[qid], used[qid] = route, searched
     params = search_params(replace(opts, mode=Mode.HYBRID), components.depth)
     params["mode"] = "auto"
+    params["router"] = _router_params(collection, router)
     taken = [r["route"] for r in routes.values()]
     params["routes"] = {mode: round(taken.count(mode) / max(len(taken), 1), 4) for mode in ("bm25", "dense", "hybrid")}
-    return FirstStage(hits, stage_ms, params), routes
+    return FirstStage(hits, stage_ms, params, used), routes
+
+
+def _router_params(collection: Collection, router) -> dict:
+    """Which router decided: ``{"kind": "rules"}``, or ``{"kind": "learned", "policy": path, "thresholds"}``."""
+    from ragsift.query.policy import POLICY_FILE
+
+    if router.learned:
+        return {"kind": "learned", "policy": str(Path(str(collection.path)) / POLICY_FILE),
+                "thresholds": dict(router.router.thresholds)}
+    if router.router is not None:
+        return {"kind": "rules", "reason": "the query policy has a router, but the collection has no dense vectors"}
+    return {"kind": "rules"}
 
 
 def search_params(opts: SearchOptions, depth: int) -> dict:

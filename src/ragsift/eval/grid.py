@@ -3,7 +3,9 @@
 :class:`Grid` yields one :class:`GridRun` per cell, first stages before their reranked runs. It
 memoizes the component lists (BM25, dense) per collection and split, each retriever's first stage,
 the fusion tunings and the interpolation weights, so nothing is searched twice; each reranker
-keeps one score cache for all retrievers (:mod:`ragsift.eval.rerank_stage`).
+keeps one score cache for all retrievers (:mod:`ragsift.eval.rerank_stage`). With ``rerank_auto``
+each reranked run is followed by its gated run (``--rerank auto``, :mod:`ragsift.eval.gate`), built
+from the reranked and the first-stage lists without reranking again.
 
 Runs keep only ranked ``(unit_id, doc_id)`` pairs (a unit is a document, chunk or parent); texts
 are looked up in the collection when needed.
@@ -12,10 +14,12 @@ are looked up in the collection when needed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from ragsift.errors import ConfigError
 from ragsift.eval.first_stage import Components, FirstStage, assemble, assemble_routed, retrieve_components
+from ragsift.eval.gate import GATED, NO_GATE, gate_probabilities, gated_ranking
 from ragsift.eval.rerank_stage import EvalReranker, rerank_head
 from ragsift.eval.retrievers import retriever_options, retriever_spec
 from ragsift.eval.tuning import FusionTuning, fusion_overrides, tune_fusion, tune_interpolation
@@ -23,6 +27,7 @@ from ragsift.index.collection import Collection
 from ragsift.ingest import BeirDataset
 from ragsift.pipeline.rerank import RerankOptions
 from ragsift.pipeline.search import SERVER_HYBRID, Searcher
+from ragsift.query.policy import POLICY_FILE
 from ragsift.types import Hit
 
 __all__ = ["GridRun", "Grid", "SplitQueries"]
@@ -80,6 +85,8 @@ class Grid:
 
     ``tune`` holds the tuning split's queries (needed by tuned retrievers and interpolation
     ``"auto"``); ``depth`` maps a collection kind to the number of units each first stage returns.
+    Each collection's query policy (``COLL/query_policy.json``) is loaded as the Searcher loads it:
+    its router routes the ``auto`` retriever, its gate decides the gated runs (``rerank_auto``).
     """
 
     def __init__(
@@ -93,6 +100,7 @@ class Grid:
         candidates: int | None = None,
         interpolate: float | str | None = None,
         tune: SplitQueries | None = None,
+        rerank_auto: bool = False,
         progress: Progress = lambda items, desc: items,
     ):
         self.collections = dict(collections)
@@ -104,12 +112,15 @@ class Grid:
         self.candidates = candidates
         self.interpolate = interpolate
         self.tune = tune
+        self.rerank_auto = rerank_auto
         self.progress = progress
         self.tunings: dict[str, FusionTuning] = {}
         self.interpolations: dict[tuple[str, str], dict] = {}
         self._components: dict[tuple[str, str], Components] = {}
         self._first: dict[tuple[str, str], FirstStage] = {}
         self.routes: dict[tuple[str, str], dict[str, dict]] = {}  # (retriever, split) → qid → its route (mode="auto")
+        self.gates: dict[tuple[str, str], dict[str, float]] = {}  # (retriever, split) → qid → the gate's P(gain)
+        self._gate_ms: dict[tuple[str, str], float] = {}
 
     # ------------------------------------------------------------------ first stages
     def components(self, kind: str, queries: SplitQueries) -> Components:
@@ -158,7 +169,9 @@ class Grid:
             opts = retriever_options(name, self.depth[spec.collection], **self._overrides(name))
             comps = self.components(spec.collection, queries)
             if spec.options["mode"] == "auto":
-                stage, routes = assemble_routed(self.collections[spec.collection], comps, opts, queries.data.queries)
+                stage, routes = assemble_routed(
+                    self.collections[spec.collection], comps, opts, queries.data.queries, self.policy(spec.collection)
+                )
                 self.routes[(name, queries.split)] = routes
             else:
                 stage = assemble(self.collections[spec.collection], comps, opts)
@@ -166,6 +179,31 @@ class Grid:
                 stage.params["tuned_on"] = self.tune.split if self.tune else None
             self._first[key] = stage
         return self._first[key]
+
+    def policy(self, kind: str):
+        """The query policy of collection ``kind`` (its ``query_policy.json``), or None."""
+        return self.searchers[kind].policy
+
+    def gate(self, kind: str):
+        """The rerank gate of collection ``kind``'s policy, or None (then every query is reranked)."""
+        policy = self.policy(kind)
+        return policy.gate if policy is not None else None
+
+    def gate_probabilities(self, name: str, queries: SplitQueries | None = None) -> dict[str, float] | None:
+        """Each query's ``P(gain)`` under the gate, from the runs retriever ``name`` searched (None without a gate)."""
+        queries = queries or self.queries
+        spec = retriever_spec(name)
+        gate = self.gate(spec.collection)
+        if gate is None:
+            return None
+        key = (name, queries.split)
+        if key not in self.gates:
+            first = self.first_stage(name, queries)
+            comps = self.components(spec.collection, queries)
+            self.gates[key], self._gate_ms[key] = gate_probabilities(
+                gate, self.collections[spec.collection], comps.runs, first.used, queries.data.queries
+            )
+        return self.gates[key]
 
     # ------------------------------------------------------------------ reranking
     def settings(self, bundle: EvalReranker) -> RerankOptions:
@@ -222,7 +260,10 @@ class Grid:
             yield GridRun(name, "none", "none", kind, _ranking(first.hits), dict(first.stage_ms), dict(first.params))
             for bundle in self.rerankers.values():
                 done += 1
-                yield self._reranked(name, kind, first, bundle, f"[{done}/{cells}] rerank {name} × {bundle.label}")
+                run = self._reranked(name, kind, first, bundle, f"[{done}/{cells}] rerank {name} × {bundle.label}")
+                yield run
+                if self.rerank_auto:
+                    yield self._gated(name, kind, first, run)
             del self._first[(name, self.queries.split)]  # its rankings are in the runs; free the hits
 
     def _reranked(self, name: str, kind: str, first: FirstStage, bundle: EvalReranker, desc: str) -> GridRun:
@@ -245,3 +286,33 @@ class Grid:
             tuning = self.interpolations[(name, bundle.spec)]
             params["tuning"] = {k: v for k, v in tuning.items() if k != "weight"}
         return GridRun(name, bundle.spec, bundle.label, kind, _ranking(hits), stage_ms, params)
+
+    def _gated(self, name: str, kind: str, first: FirstStage, run: GridRun) -> GridRun:
+        """``--rerank auto``: ``run``'s list where the gate says rerank, the first stage's elsewhere.
+
+        The rerank latency of a query is the one charged to ``run`` when it is reranked, 0 when not.
+        """
+        gate = self.gate(kind)
+        probs = self.gate_probabilities(name)
+        qids = list(first.hits)
+        take = {q: probs is None or probs[q] >= gate.threshold for q in qids}
+        ranking = gated_ranking(_ranking(first.hits), run.ranking, take)
+        rerank_ms = [ms if take[q] else 0.0 for q, ms in zip(qids, run.stage_ms["rerank"])]
+        stage_ms = {
+            "retrieve": first.stage_ms["retrieve"],
+            "fuse": first.stage_ms["fuse"],
+            "rerank": rerank_ms,
+            "total": [a + b for a, b in zip(first.stage_ms["total"], rerank_ms)],
+        }
+        share = round(sum(take.values()) / max(len(take), 1), 4)
+        if gate is None:
+            info = {"trained": False, "threshold": None, "reranked": share, "reason": NO_GATE}
+        else:
+            policy = self.policy(kind)
+            info = {"trained": True, "threshold": gate.threshold, "reranked": share,
+                    "policy": str(Path(str(self.collections[kind].path)) / POLICY_FILE),
+                    "decision_ms": round(self._gate_ms[(name, self.queries.split)], 4)}
+            if policy.trained_on.get("reranker"):
+                info["trained_for"] = policy.trained_on["reranker"]
+        params = {**run.params, "gate": info}
+        return GridRun(name, run.reranker + GATED, run.label + GATED, kind, ranking, stage_ms, params)

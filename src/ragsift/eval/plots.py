@@ -6,7 +6,10 @@
   one colour per retriever, one marker per reranker, each first stage joined to its rerankings;
 * ``recall_at_k.png`` — Recall@k for k = 1..100 (log k), solid = reranked, dashed = first stage;
 * ``cost_accuracy.png`` — context recall@N for N = 1..max_n passages handed to the LLM, with and
-  without reranking, for the retriever of the best reranked run; N_base and N_reranked marked.
+  without reranking, for the retriever of the best reranked run; N_base and N_reranked marked;
+* ``rerank_gate_curve.png`` — ``--rerank auto``: the primary metric against the share of queries
+  reranked as the gate's threshold moves, one panel per retriever, one line per reranker, the
+  trained threshold marked (results with a ``rerank_gate`` section).
 
 Plots use matplotlib's object API (no pyplot state) and are written atomically.
 """
@@ -21,7 +24,7 @@ from ragsift.files import atomic_write
 
 __all__ = ["write_plots", "PLOT_FILES"]
 
-PLOT_FILES = ("ndcg_by_run.png", "quality_vs_latency.png", "recall_at_k.png", "cost_accuracy.png")
+PLOT_FILES = ("ndcg_by_run.png", "quality_vs_latency.png", "recall_at_k.png", "cost_accuracy.png", "rerank_gate_curve.png")
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 _DPI = 130
 
@@ -217,6 +220,46 @@ def _cost_curve(ax, ns: list[int], entry: Mapping, color) -> None:
                 arrowprops={"arrowstyle": "-", "color": color, "lw": 0.8})
 
 
+def plot_rerank_gate(results: Mapping, path: Path) -> Path:
+    gate = results["rerank_gate"]
+    curves = gate["curves"]
+    retrievers = list(dict.fromkeys(c["retriever"] for c in curves))
+    labels = list(dict.fromkeys(c.get("reranker_label", c["reranker"]) for c in curves))
+    colors = _colors(labels)
+    cols = min(len(retrievers), 3)
+    rows = -(-len(retrievers) // cols)
+    fig = _figure(max(4.4 * cols, 7.0), 3.6 * rows + 1.4)
+    axes = fig.subplots(rows, cols, squeeze=False, sharey=True)
+    for ax, retriever in zip(axes.flat, retrievers):
+        for c in (c for c in curves if c["retriever"] == retriever):
+            label = c.get("reranker_label", c["reranker"])
+            xs, ys = [p["share"] for p in c["points"]], [p["value"] for p in c["points"]]
+            ax.plot(xs, ys, marker="o", markersize=2.5, linewidth=1.4, color=colors[label], label=label)
+            trained = c.get("trained")
+            if trained:
+                ax.scatter([trained["share"]], [trained["value"]], s=140, marker="*", color=colors[label], edgecolor="black",
+                           linewidth=0.6, zorder=4)
+                ax.annotate(f"t = {trained['threshold']:.3g}", (trained["share"], trained["value"]), xytext=(6, -12),
+                            textcoords="offset points", fontsize=8, color=colors[label])
+        ax.set_title(retriever, fontsize=10)
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_xlabel("share of queries reranked")
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(retrievers):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(f"{gate['metric']} (higher is better)")
+    fig.suptitle(f"Rerank gate: {gate['metric']} vs share of queries reranked — {_subtitle(results)}\n"
+                 "(share 0 = first stage, 1 = every query reranked; ★ = the trained threshold)", fontsize=10)
+    handles: dict = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    fig.legend(list(handles.values()), list(handles), title="reranker", loc="outside lower center",
+               ncol=min(len(handles), 3), fontsize=8)
+    return _save(fig, path)
+
+
 def write_plots(out_dir: Path, results: Mapping, curves: Mapping[str, Sequence[float]]) -> list[Path]:
     """Write every plot the results support into ``out_dir``; return the paths."""
     out_dir = Path(out_dir)
@@ -228,4 +271,6 @@ def write_plots(out_dir: Path, results: Mapping, curves: Mapping[str, Sequence[f
         paths.append(plot_recall_at_k(results, curves, out_dir / PLOT_FILES[2]))
     if results.get("cost_accuracy"):
         paths.append(plot_cost_accuracy(results, out_dir / PLOT_FILES[3]))
+    if (results.get("rerank_gate") or {}).get("curves"):
+        paths.append(plot_rerank_gate(results, out_dir / PLOT_FILES[4]))
     return paths

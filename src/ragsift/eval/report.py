@@ -22,10 +22,18 @@ Optional keys written by the evaluation grid (:mod:`ragsift.eval.runner`):
   ``context_recall@N``, and ``faithfulness`` / ``answer_relevancy`` when judged), ``judge`` (counts);
 * top level: ``queries``, ``documents``, ``command``, ``significance`` (test settings and the
   baseline run key), ``fusion_tuning``, ``cost_accuracy``, ``judge``, ``plots`` (PNG names),
-  ``rerank_cache`` (hits/misses per reranker), ``first_stage_searches``, ``wall_time_s``, ``notes``.
+  ``rerank_cache`` (hits/misses per reranker), ``first_stage_searches``, ``wall_time_s``, ``notes``,
+  ``rerank_gate`` (``{"metric", "curves": [{"retriever", "reranker", "reranker_label", "queries",
+  "never", "always", "best", "at", "trained", "points": [{"threshold", "share", "value"}]}]}``: the
+  gate's threshold curves, :mod:`ragsift.eval.gate`).
+
+Gated runs (``--rerank-auto``) are runs whose reranker ends in ``@auto``; their ``params.gate``
+holds ``trained``, ``threshold``, ``reranked`` (the share of queries reranked) and, with a trained
+gate, ``policy``, ``decision_ms`` and ``trained_for``; the main table then shows a "Reranked" column.
 
 Per-query values live next to it in ``per_query.json`` (``{"metrics": [...], "runs":
-{"RETRIEVER:RERANKER": {qid: {metric: value}}}}``) and Recall@k curves in ``curves.json``.
+{"RETRIEVER:RERANKER": {qid: {metric: value}}}}``, with ``routes`` of the ``auto`` retriever and
+``rerank_gate`` probabilities per retriever when they ran) and Recall@k curves in ``curves.json``.
 """
 
 from __future__ import annotations
@@ -151,19 +159,28 @@ def _best_cells(values: list[Any], suffixes: list[str] | None = None) -> list[st
     return [(f"**{t}**" if t == best else t) + s for t, s in zip(text, suffixes)]
 
 
+def _reranked_share(run: Mapping[str, Any]) -> str:
+    """The share of queries a run reranked: 0 % for a first stage, the gate's share for a gated run, else 100 %."""
+    gate = (run.get("params") or {}).get("gate")
+    share = gate["reranked"] if gate else (0.0 if run["reranker"] == "none" else 1.0)
+    return f"{100 * share:.0f} %"
+
+
 def _runs_table(runs: list[Mapping[str, Any]]) -> list[str]:
     from ragsift.eval.report_sections import marks
 
     metrics = _metric_columns([run["metrics"] for run in runs])
     latency = [c for c in _LATENCY_COLUMNS if any(c in run.get("latency_ms", {}) for run in runs)]
-    header = ["Retriever", "Reranker", *metrics, *(f"{c} (ms)" for c in latency)]
+    gated = any((run.get("params") or {}).get("gate") for run in runs)
+    header = ["Retriever", "Reranker", *metrics, *(["Reranked"] if gated else []), *(f"{c} (ms)" for c in latency)]
     columns = [_best_cells([run["metrics"].get(m) for run in runs], [marks(run, m) for run in runs]) for m in metrics]
-    lines = [_row(header), _row(["---", "---"] + ["---:"] * (len(metrics) + len(latency)))]
+    lines = [_row(header), _row(["---", "---"] + ["---:"] * (len(metrics) + gated + len(latency)))]
     for i, run in enumerate(runs):
         lat = run.get("latency_ms", {})
         times = [f"{lat[c]:.1f}" if c in lat else "-" for c in latency]
         reranker = run.get("reranker_label", run["reranker"])
-        lines.append(_row([_cell(run["retriever"]), _cell(reranker), *(c[i] for c in columns), *times]))
+        share = [_reranked_share(run)] if gated else []
+        lines.append(_row([_cell(run["retriever"]), _cell(reranker), *(c[i] for c in columns), *share, *times]))
     return lines
 
 
@@ -218,6 +235,10 @@ def _rerank_settings_lines(runs) -> list[str]:
         )
         warnings = (run.get("params") or {}).get("warnings") or {}
         extra = f"; warnings: {', '.join(f'{k} ×{n}' for k, n in warnings.items())}" if warnings else ""
+        gate = (run.get("params") or {}).get("gate")
+        if gate:
+            extra += (f"; gate: threshold {gate['threshold']:.4g}, {100 * gate['reranked']:.0f} % of queries reranked"
+                      if gate.get("trained") else "; no trained gate: every query reranked")
         lines.append(f"- {run['retriever']} × {run.get('reranker_label', run['reranker'])}: {shown}{extra}")
     return ["", "Rerank settings applied (value (source)):", "", *lines] if lines else []
 

@@ -133,7 +133,8 @@ def _latency(results: Mapping) -> list[str]:
         "",
         "retrieve = BM25 + dense search (+ parent expansion), fuse = fusion, rerank = reranking the "
         "candidates as if uncached (pairs scored once and shared through the cache are charged their "
-        "original model time), total = their sum.",
+        "original model time; a gated run is charged it for the queries it reranks and 0 for the others), "
+        "total = their sum.",
         "",
         _row(["Retriever", "Reranker", *STAGES]),
         _row(["---", "---"] + ["---:"] * len(STAGES)),
@@ -144,6 +145,41 @@ def _latency(results: Mapping) -> list[str]:
             p = run["stage_latency_ms"].get(stage)
             cells.append("-" if p is None else f"{p['p50']:.1f} / {p['p95']:.1f} / {p['p99']:.1f}")
         lines.append(_row([run["retriever"], _label(run), *cells]))
+    return lines
+
+
+def _gate_cell(point: Mapping | None, threshold: bool = False) -> str:
+    if not point:
+        return "-"
+    t = point.get("threshold")
+    extra = f", t = {t:.3g}" if threshold and t is not None else ""
+    return f"{_num(point['value'])} ({100 * point['share']:.0f} %{extra})"
+
+
+def _rerank_gate(results: Mapping) -> list[str]:
+    gate = results.get("rerank_gate")
+    if not gate or not gate.get("curves"):
+        return []
+    metric = gate["metric"]
+    marks_at = [p["threshold"] for p in gate["curves"][0]["at"]]
+    lines = [
+        f"## Rerank gate: {metric} vs share of queries reranked",
+        "",
+        "A gated run (`RERANKER@auto`, `--rerank auto`) reranks a query only when the gate's P(gain) reaches the "
+        "threshold. Moving the threshold over the probabilities the queries received gives the curve, from each "
+        "query's reranked and first-stage values (no further reranking). Cells: value (share of queries reranked); "
+        "never = the first stage, always = every query reranked, trained = the policy's threshold, best = the highest "
+        "value on the curve.",
+        "",
+        _row(["Retriever", "Reranker", "never", *(f"t = {t:g}" for t in marks_at), "trained", "best", "always"]),
+        _row(["---", "---"] + ["---:"] * (len(marks_at) + 4)),
+    ]
+    for c in gate["curves"]:
+        lines.append(_row([
+            c["retriever"], c.get("reranker_label", c["reranker"]), _gate_cell({"value": c["never"], "share": 0.0}),
+            *(_gate_cell(p) for p in c["at"]), _gate_cell(c.get("trained"), True), _gate_cell(c["best"], True),
+            _gate_cell({"value": c["always"], "share": 1.0}),
+        ]))
     return lines
 
 
@@ -236,6 +272,7 @@ def _plots(results: Mapping) -> list[str]:
         "quality_vs_latency.png": "Quality vs latency",
         "recall_at_k.png": "Recall@k",
         "cost_accuracy.png": "Cost–accuracy",
+        "rerank_gate_curve.png": "Rerank gate: quality vs share of queries reranked",
     }
     lines = ["## Plots", ""]
     for name in plots:
@@ -268,7 +305,7 @@ def _run_info(results: Mapping) -> list[str]:
 def grid_sections(results: Mapping) -> list[str]:
     """Every section the results support, each preceded by a blank line."""
     out: list[str] = []
-    for section in (_grid_matrix, _rerank_deltas, _vs_baseline, _latency, _fusion_tuning, _cost, _rag, _plots):
+    for section in (_grid_matrix, _rerank_deltas, _vs_baseline, _latency, _rerank_gate, _fusion_tuning, _cost, _rag, _plots):
         lines = section(results)
         if lines:
             out += ["", *lines]

@@ -13,9 +13,11 @@ name                        collection                   first stage
                                                          (dense 1 − w) tuned on the tuning split
 ``parent-child``            parent–child (children       BM25 + dense over the children, RRF, each
                             indexed, parents returned)   parent returned once with its best child
-``auto``                    main                         each query routed by its analysis
-                                                         (:mod:`ragsift.query.router`): fact → BM25,
-                                                         concept → dense, complex → RRF (k = 60)
+``auto``                    main                         each query routed as ``--mode auto``: by the
+                                                         collection's learned router when it has a
+                                                         query policy (``ragsift train-router``), else
+                                                         by its analysis (:mod:`ragsift.query.router`):
+                                                         fact → BM25, concept → dense, complex → RRF
 ``hybrid-server``           main (a milvus:// one)       BM25 + dense fused by Milvus' hybrid_search
                                                          (its RRF ranker, k = 60)
 ==========================  ===========================  ============================================
@@ -73,7 +75,7 @@ _SPECS = (
     ),
     RetrieverSpec(
         "auto", {"mode": "auto", "fusion": "rrf"},
-        description="routed per query: fact → BM25, concept → dense, complex → RRF k=60",
+        description="routed per query: the learned router, else fact → BM25, concept → dense, complex → RRF k=60",
     ),
     RetrieverSpec(
         "hybrid-server", {"mode": "hybrid", "fusion": "rrf", "server_fusion": True},

@@ -6,12 +6,14 @@
    builds or reuses the main collection (and the parent–child one when ``parent-child`` runs);
 2. runs the grid (:class:`ragsift.eval.grid.Grid`): each retriever's first stage once, then every
    reranker over the head of ``candidates`` hits (the tail keeps its first-stage order, so metrics
-   at larger k stay comparable), one shared score cache per reranker;
+   at larger k stay comparable), one shared score cache per reranker; with ``rerank_auto`` each
+   reranked run is followed by its gated run (``--rerank auto``: :mod:`ragsift.eval.gate`);
 3. scores each run (metrics, context precision/recall, latency p50/p95/p99 per stage), gives each
    reranked run its first-stage ``baseline`` and ``delta``, and tests significance (each reranked run
    vs its first stage, every run vs the baseline run);
-4. adds the cost–accuracy study, the optional LLM judge, the plots, and writes
-   ``results.json`` / ``results.md`` / ``per_query.json`` / ``curves.json``.
+4. adds the cost–accuracy study, the rerank gate's threshold curves (``rerank_auto`` with a trained
+   gate), the optional LLM judge, the plots, and writes ``results.json`` / ``results.md`` /
+   ``per_query.json`` / ``curves.json``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ragsift.errors import BadInputError, ConfigError
 from ragsift.eval import analyses
 from ragsift.eval.anchors import anchors_for
 from ragsift.eval.first_stage import docs_run, ranked_run
+from ragsift.eval.gate import NO_GATE
 from ragsift.eval.grid import Grid, GridRun, SplitQueries
 from ragsift.eval.judge import JudgeConfig
 from ragsift.eval.latency import percentiles
@@ -78,6 +81,8 @@ class EvalConfig:
     of failing. ``baseline`` is ``RETRIEVER[:RERANKER]`` (default ``bm25:none``, else the first run).
     ``cost_n_base``/``cost_max_n``: the cost–accuracy reference N and the largest N measured.
     ``context_k``: N of context precision/recall and of the passages the judge reads.
+    ``rerank_auto``: beside each reranked run, a gated one (``--rerank auto``): reranked only where
+    the gate of the collection's query policy expects a gain (every query when it has no gate).
     """
 
     data_dir: Path
@@ -114,11 +119,14 @@ class EvalConfig:
     plots: bool = False
     command: str | None = None
     reranker_backend: str | None = None  # torch, onnx, onnx-int8 (local cross-encoders); None: RERANKER_BACKEND, else the default
+    rerank_auto: bool = False  # add a gated run (--rerank auto) beside each reranked run
 
     def __post_init__(self) -> None:
         self.retrievers = check_retrievers(self.retrievers)
         if not self.rerankers:
             raise ConfigError("rerankers must name at least one entry ('none' = first stage only)")
+        if self.rerank_auto and all(spec.strip() == "none" for spec in self.rerankers):
+            raise ConfigError("rerank_auto gates a reranker, but rerankers names none; add one (e.g. --rerankers none,MODEL)")
         if self.interpolate not in (None, "auto", "none"):
             RerankOptions(candidates=self.candidates, interpolate=float(self.interpolate))  # validates
         RerankOptions(candidates=self.candidates)
@@ -156,10 +164,15 @@ def run_eval(cfg: EvalConfig) -> dict:
     rerankers = {spec: build_reranker(spec, cfg.reranker_backend) for spec in cfg.rerankers if spec.strip() != "none"}
     grid = Grid(
         collections, queries, retrievers, rerankers, depth=_depths(cfg, collections), candidates=cfg.candidates,
-        interpolate=cfg.interpolate, tune=tune, progress=_progress(cfg.show_progress),
+        interpolate=cfg.interpolate, tune=tune, rerank_auto=cfg.rerank_auto, progress=_progress(cfg.show_progress),
     )
+    if cfg.rerank_auto:
+        notes += [f"rerank auto on {coll.path}: {NO_GATE}" for kind, coll in collections.items() if grid.gate(kind) is None]
     runs, records, per_query = _score_grid(grid, queries.qrels, cfg)
     results = _results(cfg, queries, collections, records, grid, notes)
+    gates = analyses.gate_section(runs, per_query, grid, cfg.metrics)
+    if gates:
+        results["rerank_gate"] = gates
     results["significance"] = annotate_significance(
         records, per_query, cfg.metrics, baseline=resolve_baseline(cfg.baseline, records),
         test=cfg.significance, alpha=cfg.alpha, n_resamples=cfg.permutations,
@@ -174,8 +187,11 @@ def run_eval(cfg: EvalConfig) -> dict:
     results["wall_time_s"] = round(time.perf_counter() - started, 1)
     write_results(cfg.out_dir, results)
     routes = {run_key(name, "none"): r for (name, split), r in grid.routes.items() if split == queries.split}
-    _write_json(Path(cfg.out_dir) / "per_query.json",
-                {"metrics": list(cfg.metrics), "runs": per_query, **({"routes": routes} if routes else {})})
+    probs = {name: {q: round(p, 6) for q, p in ps.items()} for (name, split), ps in grid.gates.items() if split == queries.split}
+    _write_json(Path(cfg.out_dir) / "per_query.json", {
+        "metrics": list(cfg.metrics), "runs": per_query, **({"routes": routes} if routes else {}),
+        **({"rerank_gate": probs} if probs else {}),
+    })
     _write_json(Path(cfg.out_dir) / "curves.json", {"recall@k": curves})
     return results
 
@@ -380,6 +396,8 @@ def _config_section(cfg: EvalConfig, collections: dict[str, Collection]) -> dict
         "tune_split": cfg.tune_split,
         "tune_queries": cfg.tune_queries,
     }
+    if cfg.rerank_auto:
+        out["rerank_auto"] = True
     for kind, coll in collections.items():
         prefix = "" if kind == "main" else "parent_child_"
         out[f"{prefix}collection"] = str(coll.path)

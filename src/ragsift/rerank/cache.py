@@ -17,8 +17,9 @@ process).
 up every document at once, sends only the misses to the wrapped reranker (once each, in input
 order), stores their scores and merges. ``score_many`` does the same for several requests with
 one lookup and one write, and passes the misses of every request to the wrapped reranker's
-``score_many`` in one call (so the cross-encoder still runs them in shared forward passes). Rerankers whose score depends on the whole candidate list
-(the first-stage identity, listwise LLM ranking) declare ``cacheable = False`` and are refused.
+``score_many`` in one call (so the cross-encoder still runs them in shared forward passes).
+Rerankers whose score depends on the whole candidate list (the first-stage identity, listwise
+LLM ranking) declare ``cacheable = False`` and are refused.
 
 Degraded mode: when the store fails (a locked or corrupt SQLite file, a full disk, an unreachable
 Redis), ``CachedReranker`` counts it in ``errors`` and scores without the cache (every lookup is a

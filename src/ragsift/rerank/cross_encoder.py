@@ -248,34 +248,39 @@ class CrossEncoderReranker(Reranker):
         if self._run is None:
             self.warm_up()
         batch = [(query, list(documents)) for query, documents in requests]
-        results: list[ScoreOutcome | None] = [None] * len(batch)
+        results: list[ScoreOutcome | None] = [None if docs else Scores([], []) for _, docs in batch]
+        encoded = self._encode_each(batch, results, return_exceptions)
+        if not encoded:
+            return results  # type: ignore[return-value]
+        try:
+            logits = self._forward(concat_pairs(list(encoded.values())))
+        except Exception as exc:  # the model itself failed, so every request that reached it did
+            if not return_exceptions:
+                raise
+            return [exc if i in encoded else r for i, r in enumerate(results)]  # type: ignore[misc]
+        start = 0
+        for i, enc in encoded.items():
+            stop = start + len(enc.input_ids)
+            raw = _max_per_owner(logits[start:stop], enc.owner, len(batch[i][1]))
+            results[i] = Scores(raw=raw, relevance=[self._relevance(x) for x in raw])
+            start = stop
+        return results  # type: ignore[return-value]
+
+    def _encode_each(
+        self, batch: list[tuple[str, list[str]]], results: list, return_exceptions: bool
+    ) -> dict[int, EncodedPairs]:
+        """Each non-empty request encoded on its own; one rejected (too long...) gets its error in ``results``."""
         encoded: dict[int, EncodedPairs] = {}
         for i, (query, documents) in enumerate(batch):
             if not documents:
-                results[i] = Scores([], [])
                 continue
             try:
                 encoded[i] = self._encode(query, documents)
-            except Exception as exc:  # this request's own input (too long, ...): it alone fails
+            except Exception as exc:
                 if not return_exceptions:
                     raise
                 results[i] = exc
-        if encoded:
-            try:
-                logits = self._forward(concat_pairs(list(encoded.values())))
-            except Exception as exc:  # the model itself failed, so every request that reached it did
-                if not return_exceptions:
-                    raise
-                for i in encoded:
-                    results[i] = exc
-                return results  # type: ignore[return-value]
-            start = 0
-            for i, enc in encoded.items():
-                stop = start + len(enc.input_ids)
-                raw = _max_per_owner(logits[start:stop], enc.owner, len(batch[i][1]))
-                results[i] = Scores(raw=raw, relevance=[self._relevance(x) for x in raw])
-                start = stop
-        return results  # type: ignore[return-value]
+        return encoded
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -523,9 +528,7 @@ def pad_batch(encoded: EncodedPairs, rows: Sequence[int], pad_id: int, names: Se
 def concat_pairs(parts: Sequence[EncodedPairs]) -> EncodedPairs:
     """The rows of ``parts`` one after another (``owner`` stays each part's own)."""
     types = None if any(p.token_type_ids is None for p in parts) else [t for p in parts for t in p.token_type_ids]
-    return EncodedPairs(
-        [ids for p in parts for ids in p.input_ids], types, [o for p in parts for o in p.owner]
-    )
+    return EncodedPairs([ids for p in parts for ids in p.input_ids], types, [o for p in parts for o in p.owner])
 
 
 def dedupe_rows(encoded: EncodedPairs) -> tuple[EncodedPairs, np.ndarray]:

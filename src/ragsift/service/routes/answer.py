@@ -69,10 +69,7 @@ from ragsift.service.routes.search import (
     SearchPlan,
     SearchRequest,
     SettingModel,
-    _check_reranker,
-    plan_search,
-    resolve_rerank,
-    served_searcher,
+    prepare_search,
 )
 from ragsift.service.settings import ServiceSettings
 
@@ -145,11 +142,7 @@ async def answer(body: AnswerRequest, request: Request) -> Any:
     state = get_state(request)
     state.require_ready()
     answerer = _answerer(state.settings, body.max_tokens)
-    plan = plan_search(body, state.settings)
-    if plan.rerank is not None:
-        _check_reranker(state)
-        plan = resolve_rerank(plan, state.reranker, state.settings)
-    searcher = served_searcher(state)  # one snapshot for the whole request
+    plan, searcher = prepare_search(body, state)
     with state.metrics.time_stage("retrieve"):
         result = await asyncio.to_thread(_search, searcher, plan)
     note_passages(request, len(result.hits))

@@ -334,12 +334,7 @@ async def _rerank(request: Request, state: ServiceState, plan: SearchPlan, hits:
 async def search(body: SearchRequest, request: Request) -> dict:
     """Search the served collection; see the module docstring for the body and the response."""
     state = get_state(request)
-    state.require_ready()
-    plan = plan_search(body, state.settings)
-    if plan.rerank is not None:
-        _check_reranker(state)
-        plan = resolve_rerank(plan, state.reranker, state.settings)
-    searcher = served_searcher(state)  # one snapshot for the whole request
+    plan, searcher = prepare_search(body, state)
     with state.metrics.time_stage("retrieve"):
         result = await asyncio.to_thread(first_stage, searcher, plan)
     timings = {name: ms for name, ms in result.timings_ms.items() if name != "total"}
@@ -365,6 +360,16 @@ async def search(body: SearchRequest, request: Request) -> dict:
     if result.route is not None:
         extra["route"] = result.route
     return {"hits": [h.to_dict() for h in hits], "timings_ms": timings, **extra}
+
+
+def prepare_search(body: SearchRequest, state: ServiceState) -> tuple[SearchPlan, Searcher]:
+    """A ready service's plan for ``body`` (rerank defaults resolved) and the searcher snapshot to run it on."""
+    state.require_ready()
+    plan = plan_search(body, state.settings)
+    if plan.rerank is not None:
+        _check_reranker(state)
+        plan = resolve_rerank(plan, state.reranker, state.settings)
+    return plan, served_searcher(state)  # one snapshot for the whole request
 
 
 def resolve_rerank(plan: SearchPlan, reranker: Any, settings: ServiceSettings) -> SearchPlan:
