@@ -11,12 +11,17 @@ STAMP  := $(VENV)/.ragsift-installed
 # chromium + chromium-driver the search page's browser test (headless, through selenium). CI runs
 # as root on Debian and installs them; elsewhere install them yourself, or those tests skip.
 $(STAMP): pyproject.toml
-	command -v redis-server >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-	  apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; } || \
-	  echo "note: redis-server is not installed (apt-get install redis-server); the Redis cache tests will skip"
-	command -v chromedriver >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-	  apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
-	  echo "note: chromium/chromedriver are not installed (apt-get install chromium chromium-driver); the page's browser test will skip"
+	@missing=""; command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	  command -v chromedriver >/dev/null || missing="$$missing chromium chromium-driver"; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	      echo "apt-get install$$missing"; \
+	      apt-get update -qq && apt-get install -y -qq $$missing >/dev/null || \
+	        echo "note: apt-get install$$missing failed; the Redis cache and browser tests that need them will skip"; \
+	    else \
+	      echo "note: not installed:$$missing (apt-get install$$missing); the Redis cache and browser tests that need them will skip"; \
+	    fi; \
+	  fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
