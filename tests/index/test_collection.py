@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from ragsift.errors import BadInputError, CollectionError, ConfigError
+from ragsift.errors import BadInputError, CollectionError
 from ragsift.index.collection import Collection, CollectionConfig
 from ragsift.ingest import ChunkingConfig
 from ragsift.pipeline.search import Searcher

@@ -63,7 +63,6 @@ def test_full_queue_answers_429_with_retry_after():
 def test_timeout_answers_504_and_drops_requests_still_queued():
     reranker = OverlapReranker()
     app = create_app(ServiceSettings(request_timeout_s=0.5, batch_max_wait_ms=0), reranker=reranker)
-    state = app.state.ragsift
     with serve(app) as base:
         gate = threading.Event()
         hold_model_thread(app, gate)
