@@ -282,7 +282,7 @@ def _add_search(sub) -> None:
     _add_embedder_options(p, creating=False)
     _add_rerank_options(p)
     p.add_argument("--json", action="store_true",
-                   help="print a JSON list of {id, score, title, text, source_scores}; with --rerank, --mode auto or "
+                   help="print a JSON list of {id, doc_id, score, title, text, source_scores, metadata}; with --rerank, --mode auto or "
                    "--validate an object {hits, rerank_settings, warnings, route, rerank_gate, validation}")
     p.set_defaults(func=cmd_search)
 
@@ -378,7 +378,7 @@ def cmd_search(args) -> int:
     result = _run_search(args, args.query, opts, validate=args.validate)
     if args.json:
         rows = [
-            {k: h.to_dict()[k] for k in ("id", "doc_id", "score", "title", "text", "source_scores")}
+            {k: h.to_dict()[k] for k in ("id", "doc_id", "score", "title", "text", "source_scores", "metadata")}
             for h in result.hits
         ]
         out: object = rows

@@ -53,9 +53,14 @@ def search_json(capsys, coll, query, *extra):
 def test_search_json_shape(capsys, collection, mode):
     rows = search_json(capsys, collection, "dogs bark", "--mode", mode, "-k", "2")
     assert 1 <= len(rows) <= 2
-    assert set(rows[0]) == {"id", "doc_id", "score", "title", "text", "source_scores"}
+    assert set(rows[0]) == {"id", "doc_id", "score", "title", "text", "source_scores", "metadata"}
     if mode != "dense":
         assert rows[0]["doc_id"] == "2"
+
+
+def test_search_json_carries_the_metadata_filters_read(capsys, collection):
+    rows = search_json(capsys, collection, "P/E ratio", "--mode", "bm25", "--filter", "desk=equity")
+    assert [r["doc_id"] for r in rows] == ["3"] and rows[0]["metadata"] == {"desk": "equity"}
 
 
 def test_search_auto_mode_reports_its_route(capsys, collection):
