@@ -58,7 +58,10 @@ def test_train_router_writes_a_policy_the_searcher_uses(beir, coll, tiny_cross_e
     assert abs(sum(r["shares (out-of-fold)"].values()) - 1.0) < 1e-6
     # the thresholds were chosen so the out-of-fold loss against hybrid stays within the budget
     assert r["train_ndcg@10"]["hybrid"] - r["train_ndcg@10"]["routed (out-of-fold)"] <= r["max_loss"] + 1e-9
-    assert policy.gate.report["queries"] == len(WORDS) and 0.0 <= policy.gate.threshold <= 1.0
+    gate = policy.gate
+    assert gate.report["queries"] == len(WORDS)
+    # the tiny reranker may or may not help these queries; without a gain the gate keeps the first stage
+    assert (gate.threshold > 1.0) if gate.report["total_gain"] <= 0 else (0.0 <= gate.threshold <= 1.0)
     assert policy.validator.target_precision == 0.6
     result = Searcher(Collection.open(coll)).search("volcano study", mode="auto")
     assert result.route["route"] in ("bm25", "dense", "hybrid")
@@ -84,3 +87,18 @@ def test_fit_logistic_with_one_class_is_a_constant():
 
     model = fit_logistic(np.array([[1.0], [2.0], [3.0]]), np.array([1, 1, 1]), ["x"])
     assert model.coef == [0.0] and model.probability({"x": 5.0}) > 0.99
+
+
+def test_a_gate_for_a_reranker_that_never_helps_keeps_the_first_stage():
+    from ragsift.query.features import ALL_FEATURES
+    from ragsift.query.training import train_gate
+
+    qids = [f"q{i}" for i in range(20)]
+    data = {"qids": qids, "features": {q: {n: float(i % 3) for n in ALL_FEATURES} for i, q in enumerate(qids)}}
+    worse = {"before": {q: 0.8 for q in qids}, "after": {q: 0.8 - 0.1 * (i % 2) for i, q in enumerate(qids)},
+             "ms": {q: 10.0 for q in qids}}
+    gate = train_gate(data, worse)
+    assert gate.threshold > 1.0 and gate.report["total_gain"] < 0 and gate.report["reranked (out-of-fold)"] == 0.0
+    better = {**worse, "after": {q: 0.8 + 0.1 * (i % 2) for i, q in enumerate(qids)}}
+    gate = train_gate(data, better)
+    assert 0.0 <= gate.threshold <= 1.0 and gate.report["gain_kept (out-of-fold)"] >= 0.9

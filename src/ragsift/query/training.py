@@ -15,7 +15,8 @@ derives every query's rankings for bm25 / dense / hybrid from those runs, its fe
 - **gate** (with a reranker): each gate query's candidates are reranked once (with the model's
   recorded settings); a logistic model of "reranking improves NDCG@10", each query weighted by how
   much it changes, gives ``P(gain)``; the threshold is the highest that keeps ``keep_gain`` of the
-  total reranking gain on the out-of-fold predictions. The gate queries should be ones the
+  total reranking gain on the out-of-fold predictions. When reranking does not improve the gate
+  queries at all (no total gain), the threshold is above 1: ``--rerank auto`` keeps the first stage. The gate queries should be ones the
   reranker never trained on (``ragsift train-reranker`` records its held-out queries; they are
   used when present).
 
@@ -209,9 +210,11 @@ def train_gate(data: dict, gains: dict, keep_gain: float = KEEP_GAIN) -> Gate:
                       "gain_kept": round(kept / total, 4) if total > 0 else None})
         if total > 0 and kept >= keep_gain * total:
             threshold = float(t)  # thresholds ascend: the last that keeps enough reranks the fewest
+    if total <= 0:  # reranking did not help these queries: the gate keeps the first stage
+        threshold = 1.01
     on = oof >= threshold
     report = {
-        "queries": len(qids), "keep_gain": keep_gain,
+        "queries": len(qids), "keep_gain": keep_gain, "total_gain": round(total, 4),
         "train_ndcg@10": {"never": round(float(np.mean([gains["before"][q] for q in qids])), 4),
                           "always": round(float(np.mean([gains["after"][q] for q in qids])), 4),
                           "gated (out-of-fold)": round(float(np.mean([gains["after"][q] if o else gains["before"][q] for q, o in zip(qids, on)])), 4)},
