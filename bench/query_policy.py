@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import sys
 import time
@@ -29,7 +28,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
+from service_write import cpu_model  # bench/ is on sys.path when a script of it runs
 
+from ragsift.eval.gate import curve_point
 from ragsift.index.collection import Collection
 from ragsift.ingest.beir import load_beir
 from ragsift.pipeline.rerank import RerankOptions
@@ -38,16 +39,6 @@ from ragsift.query.expansion import RM3, QueryExpansion, Synonyms
 from ragsift.query.policy import load_policy
 from ragsift.query.training import _docs, collect, ndcg10, rerank_gains
 from ragsift.train.data import open_or_build_collection
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def load() -> list[float]:
@@ -177,16 +168,10 @@ def main() -> int:
     router = searcher._query_router()
     # ---------------- routing (offline from the collected runs: the same rankings the live path builds)
     routes_rules, routes_learned = {}, {}
-    for qid in qids:
+    for qid in qids:  # the live path's decision: QueryRouter.decide reads the BM25 run only
         analysis = router.analyze(test.queries[qid])
         routes_rules[qid] = analysis.route
-    # the learned router reads BM25-only features: recompute them without the dense run
-    from ragsift.query.features import features as feats
-
-    for qid in qids:
-        analysis = router.analyze(test.queries[qid])
-        values = feats(analysis, router.idf, {"bm25": data["runs"][qid]["bm25"]})
-        routes_learned[qid] = policy.router.route(values, True)[0] if policy.router else "hybrid"
+        routes_learned[qid] = router.decide(analysis, data["runs"][qid]).route if router.learned else "hybrid"
     nd = {m: np.array([data["ndcg"][q][m] for q in qids]) for m in ("bm25", "dense", "hybrid")}
     routing = {"queries": len(qids), "ndcg@10": {m: round(float(v.mean()), 4) for m, v in nd.items()}}
     for name, routes in (("auto (rules)", routes_rules), ("auto (learned)", routes_learned)):
@@ -257,9 +242,10 @@ def main() -> int:
         always = float(np.mean([gains["after"][q] for q in qids]))
         rr_ms = {q: gains["ms"][q] for q in qids}
 
-        def at(t):
+        def at(t):  # the grid's curve point (ragsift.eval.gate), plus the latency of the queries reranked
+            point = curve_point(gains["after"], gains["before"], probs, t)
+            score = point["value"]
             on = [q for q in qids if probs[q] >= t]
-            score = float(np.mean([gains["after"][q] if probs[q] >= t else gains["before"][q] for q in qids]))
             mean_ms = first_ms + sum(rr_ms[q] for q in on) / len(qids)
             kept = (score - never) / (always - never) if always != never else None
             return {"threshold": round(float(t), 4), "reranked": round(len(on) / len(qids), 4), "ndcg@10": round(score, 4),

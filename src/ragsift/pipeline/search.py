@@ -220,10 +220,9 @@ class Searcher:
             for (analysis, vals), result in zip(values, results):
                 result.analysis, result.signals = analysis, vals
         if rerank is not None:
-            gate = self.policy.gate if self.policy is not None else None
-            for i, (query, result) in enumerate(zip(queries, results)):
+            for query, result in zip(queries, results):
                 if rerank.auto:
-                    result.rerank_gate = _gate(gate, result.signals)
+                    result.rerank_gate = self.decide_rerank(result)
                     if not result.rerank_gate["rerank"]:
                         result.hits = result.hits[: rerank.top_n]
                         result.rerank_settings = rerank.settings_report()
@@ -387,7 +386,7 @@ def expand_hits(
 def _gate(gate, values: Mapping[str, float]) -> dict:
     """The rerank gate's decision for one query; without a trained gate every query is reranked."""
     if gate is None:
-        return {"rerank": True, "probability": None, "threshold": None, "reason": "no trained gate (ragsift train-router --reranker): reranking every query"}
+        return {"rerank": True, "probability": None, "threshold": None, "reason": "no trained gate (ragsift train-router --reranker-model): reranking every query"}
     p = gate.model.probability(values)
     return {"rerank": p >= gate.threshold, "probability": round(p, 4), "threshold": gate.threshold}
 

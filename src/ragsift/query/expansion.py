@@ -31,7 +31,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ragsift.errors import ConfigError
@@ -216,7 +216,6 @@ class QueryExpansion:
 
     synonyms: Synonyms | str | os.PathLike | None = None
     rm3: RM3 | bool | None = None
-    _loaded: Synonyms | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.synonyms, (str, os.PathLike)):

@@ -54,7 +54,6 @@ class QueryRouter:
             result.route = "bm25"
         return result
 
-    route = analyze  # the rules alone
 
     def decide(self, analysis: QueryAnalysis, runs) -> QueryAnalysis:
         """Replace the rules' route by the learned router's, from the query and its BM25 run (``runs["bm25"]``)."""

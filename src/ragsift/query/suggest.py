@@ -17,11 +17,12 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
-__all__ = ["MAX_DISTANCE", "MIN_LENGTH", "Correction", "SpellingSuggester"]
+__all__ = ["MAX_DISTANCE", "MIN_LENGTH", "WORD", "Correction", "SpellingSuggester"]
 
 MAX_DISTANCE = 2
 MIN_LENGTH = 4
-_WORD = re.compile(r"[^\W\d_](?:[\w'-]*\w)?")
+WORD = re.compile(r"[^\W\d_](?:[\w'-]*\w)?")
+"""A word as a person types it: letters first, then letters, digits, apostrophes and hyphens."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class SpellingSuggester:
     def from_texts(cls, texts: Iterable[str], **options) -> SpellingSuggester:
         counts: Counter[str] = Counter()
         for text in texts:
-            counts.update(w.lower() for w in _WORD.findall(text))
+            counts.update(w.lower() for w in WORD.findall(text))
         return cls(counts, **options)
 
     @classmethod
@@ -67,7 +68,7 @@ class SpellingSuggester:
         from symspellpy import Verbosity
 
         out, seen = [], set()
-        for match in _WORD.finditer(query):
+        for match in WORD.finditer(query):
             word = match.group(0).lower()
             if len(word) < MIN_LENGTH or word in self.counts or word in seen:
                 continue
@@ -83,4 +84,4 @@ class SpellingSuggester:
         fixes = {c.term: c.suggestion for c in self.corrections(query)}
         if not fixes:
             return None
-        return _WORD.sub(lambda m: fixes.get(m.group(0).lower(), m.group(0)), query)
+        return WORD.sub(lambda m: fixes.get(m.group(0).lower(), m.group(0)), query)

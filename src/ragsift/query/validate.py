@@ -24,7 +24,6 @@ The verdict is a dict (``SearchResult.validation``), the shape ``--json`` and ``
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -32,12 +31,12 @@ from typing import Any
 
 from ragsift.query.analysis import QueryAnalysis
 from ragsift.query.policy import Validator
+from ragsift.query.suggest import WORD
 
 __all__ = ["RELATED_TERMS", "ResultValidator", "related_terms"]
 
 RELATED_TERMS = 8
 RELATED_FROM = 5  # top passages the related terms come from
-_WORD = re.compile(r"[^\W\d_](?:[\w'-]*\w)?")
 
 
 def related_terms(texts: Sequence[str], query_tokens: Sequence[str], analyzer, idf, n: int = RELATED_TERMS) -> list[str]:
@@ -46,7 +45,7 @@ def related_terms(texts: Sequence[str], query_tokens: Sequence[str], analyzer, i
     weight: Counter = Counter()
     surface: dict[str, Counter] = {}
     for text in texts:
-        for word in _WORD.findall(text):
+        for word in WORD.findall(text):
             lowered = word.lower()
             if len(lowered) < 3:
                 continue
