@@ -142,3 +142,25 @@ def test_console_script_reports_errors_with_exit_code(tmp_path):
     help_text = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=60).stdout
     for command in ("index", "delete", "search", "eval", "serve", "quickstart"):
         assert command in help_text
+
+
+def test_search_validate_prints_the_verdict_and_suggestions(capsys, collection):
+    body = search_json(capsys, collection, "dgos brak", "--mode", "bm25", "--validate")
+    v = body["validation"]
+    assert v["verdict"] == "fail" and body["hits"] == []
+    assert [(s["term"], s["suggestion"]) for s in v["suggestions"]["spelling"]] == [("dgos", "dogs"), ("brak", "bark")]
+    assert search_json(capsys, collection, "dogs bark", "--mode", "bm25", "--validate")["validation"]["verdict"] == "pass"
+    code, out, _ = run(capsys, "search", str(collection), "dgos brak", "--mode", "bm25", "--validate")
+    assert code == 0 and "validation: fail" in out and "did you mean: dogs bark" in out
+
+
+def test_search_synonyms_and_rm3_flags(capsys, collection, tmp_path):
+    synonyms = tmp_path / "synonyms.txt"
+    synonyms.write_text("# Solr format\nhounds => dogs\n", encoding="utf-8")
+    assert search_json(capsys, collection, "hounds", "--mode", "bm25") == []
+    rows = search_json(capsys, collection, "hounds", "--mode", "bm25", "--synonyms", str(synonyms))
+    assert [r["doc_id"] for r in rows] == ["2"]
+    rows = search_json(capsys, collection, "strangers", "--mode", "bm25", "--rm3")
+    assert rows[0]["doc_id"] == "2"
+    code, _, err = run(capsys, "search", str(collection), "x", "--synonyms", str(tmp_path / "missing.txt"))
+    assert code == 2 and "does not exist" in err

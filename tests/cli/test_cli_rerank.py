@@ -222,3 +222,16 @@ def test_eval_tunes_the_interpolation_weight_on_another_split(tmp_path, capsys):
     by_weight = {float(w): v for w, v in tuning["ndcg@10_by_weight"].items()}
     assert len(by_weight) == 11
     assert run["params"]["interpolate"] == max(by_weight, key=lambda w: (by_weight[w], w))
+
+
+def test_search_rerank_auto_reports_the_gate(collection, capsys, tiny_cross_encoder):
+    code = main(["search", str(collection), "cats", "--mode", "bm25", "--rerank", "auto", "--reranker-model",
+                 str(tiny_cross_encoder), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    body = json.loads(out)
+    assert body["rerank_gate"]["rerank"] is True and "no trained gate" in body["rerank_gate"]["reason"]
+    assert all("rerank" in h["source_scores"] for h in body["hits"])
+    with pytest.raises(SystemExit) as exc:
+        main(["search", str(collection), "cats", "--rerank", "sometimes"])
+    assert exc.value.code == 2 and "invalid choice: 'sometimes'" in capsys.readouterr().err

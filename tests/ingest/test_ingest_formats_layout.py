@@ -30,6 +30,10 @@ def test_render_escapes_markdown_in_paragraphs_and_cells():
         "<!-- page 4 -->",
     ]
     assert parse_page_marker("<!-- page 4 -->") == 4 and parse_page_marker("<!-- note -->") is None
+    # indented pipes (an HTML <pre>) and a page-marker look-alike stay text, not a table or a page break
+    text = render_markdown([Paragraph("    | a | b |\n<!-- page 9 -->")])
+    assert text == "    \\| a | b |\n\\<!-- page 9 -->"
+    assert parse_page_marker(text.split("\n")[1]) is None
 
 
 def test_sections_are_cut_at_page_starts_and_heading_lines_carried():

@@ -15,6 +15,7 @@ from ragsift.integrations._common import (
     build_reranker,
     hit_metadata,
     rerank_metadata,
+    rerank_options,
     search_options,
 )
 from ragsift.pipeline.rerank import RerankOptions
@@ -116,3 +117,10 @@ def test_a_missing_framework_names_the_extra_to_install(module, blocked, extra):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert f"pip install 'ragsift[{extra}]'" in out.stdout
+
+
+def test_rerank_options_as_a_mapping_keep_k_hits_unless_told():
+    reranker = OverlapReranker()
+    assert rerank_options({"candidates": 30}, reranker=reranker, k=10).top_n == 10
+    assert rerank_options({"candidates": 30, "top_n": 3}, reranker=reranker, k=10).top_n == 3
+    assert rerank_options(None, reranker=reranker, k=7).top_n == 7

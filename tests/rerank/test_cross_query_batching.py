@@ -166,3 +166,15 @@ def test_cached_score_many_keeps_a_rejected_request_apart(tiny_cross_encoder):
     assert isinstance(got[0], PassageTooLongError) and got[0].index == 1
     _assert_same(got[1], strict.score(*ok))
     assert len(cache) == 1  # the failed request stored nothing
+
+
+def test_a_cached_passage_does_not_shift_the_index_of_a_rejected_one(tiny_cross_encoder):
+    strict = CrossEncoderReranker(tiny_cross_encoder, batch_size=8, backend="torch", truncate="NONE")
+    cached = CachedReranker(strict, MemoryCache())
+    long = "the cat sat on the mat " * 40
+    cached.score("cats", ["fine"])  # passage 0 is now a cache hit; only passage 1 is sent to the model
+    with pytest.raises(PassageTooLongError) as exc:
+        cached.score("cats", ["fine", long])
+    assert exc.value.index == 1
+    [got] = cached.score_many([("cats", ["fine", long])], return_exceptions=True)
+    assert isinstance(got, PassageTooLongError) and got.index == 1

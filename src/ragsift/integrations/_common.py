@@ -148,7 +148,7 @@ def rerank_options(rerank: Any, *, reranker: Any, k: int) -> RerankOptions | Non
         unknown = sorted(set(rerank) - set(RERANK_FIELDS))
         if unknown:
             raise ConfigError(f"rerank has unknown key(s) {unknown}; allowed: {', '.join(RERANK_FIELDS)}")
-        return RerankOptions(**rerank)
+        return RerankOptions(**{"top_n": k, **rerank})  # as documented: top_n defaults to k
     raise ConfigError(f"rerank={rerank!r} must be a RerankOptions, a mapping of its fields, or None")
 
 

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Protocol, Union
 
 from ragsift.config import CacheKind, CacheSpec
-from ragsift.errors import ConfigError, RagsiftError
+from ragsift.errors import BadInputError, ConfigError, RagsiftError
 from ragsift.rerank.base import Reranker, ScoreOutcome, ScoreRequest, Scores
 
 __all__ = ["cache_key", "ScoreCache", "MemoryCache", "SQLiteCache", "CachedReranker", "open_cache"]
@@ -410,7 +410,12 @@ class CachedReranker(Reranker):
         found = self._lookup(keys)
         missing = _missing(keys, documents, found)
         if missing:
-            fresh = self.inner.score(query, list(missing.values()))
+            try:
+                fresh = self.inner.score(query, list(missing.values()))
+            except BadInputError:
+                if len(missing) < len(documents):  # its index counts the misses: name the request's passage
+                    self.inner.score(query, list(documents))
+                raise
             self._store(found, list(missing), fresh)
         return _merge(keys, found)
 
@@ -432,7 +437,7 @@ class CachedReranker(Reranker):
             new: dict[str, Entry] = {}
             for (i, m), scores in zip(missing.items(), fresh):
                 if isinstance(scores, BaseException):
-                    results[i] = scores
+                    results[i] = self._request_error(scores, batch[i], len(m))
                     continue
                 try:
                     new.update(self._entries(list(m), scores))
@@ -446,6 +451,18 @@ class CachedReranker(Reranker):
             if results[i] is None:
                 results[i] = _merge(request_keys, found)
         return results  # type: ignore[return-value]
+
+    def _request_error(self, error: BaseException, request: tuple[str, list[str]], misses: int) -> BaseException:
+        """``error`` of a request whose misses alone were scored; bad input is re-found on the whole request,
+        so its passage index counts the request's passages, not the misses."""
+        query, documents = request
+        if not isinstance(error, BadInputError) or misses == len(documents):
+            return error
+        try:
+            self.inner.score(query, documents)
+        except BadInputError as exc:
+            return exc
+        return error
 
     async def ascore(self, query: str, documents: Sequence[str]) -> Scores:
         """Async :meth:`score` that uses the wrapped reranker's own ``ascore`` for the misses."""

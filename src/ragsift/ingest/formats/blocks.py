@@ -31,7 +31,7 @@ MAX_LEVEL = 6
 """Deepest heading level Markdown has; deeper levels are rendered at this one."""
 
 _PAGE_MARKER = re.compile(r"^<!-- page (\d+) -->$")
-_MARKDOWN_LINE_START = re.compile(r"^( {0,3})(#|\||`{3}|~{3})")
+_MARKDOWN_LINE_START = re.compile(r"^(\s*)(#|\||`{3}|~{3}|<!-- page \d)")  # what the chunker reads as structure
 _SPACES = re.compile(r"\s+")
 
 

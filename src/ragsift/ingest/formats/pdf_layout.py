@@ -17,6 +17,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Sequence
 
 from ragsift.ingest.formats.blocks import MAX_LEVEL, Block, Heading, PageStart, Paragraph, Table
@@ -60,7 +61,7 @@ class Line:
     def y(self) -> float:
         return self.runs[0].y
 
-    @property
+    @cached_property  # read once the line is complete (group_lines reads only y while appending)
     def size(self) -> float:
         """The font size of most of the line's characters."""
         weights: Counter[float] = Counter()
@@ -68,15 +69,15 @@ class Line:
             weights[round(run.size * 2) / 2] += len(run.text.strip())
         return weights.most_common(1)[0][0]
 
-    @property
+    @cached_property  # read once the line is complete (group_lines reads only y while appending)
     def bold(self) -> bool:
         return all(run.bold for run in self.runs if run.text.strip())
 
-    @property
+    @cached_property  # read once the line is complete (group_lines reads only y while appending)
     def text(self) -> str:
         return " ".join(cell for _, _, cell in self.cells)
 
-    @property
+    @cached_property  # read once the line is complete (group_lines reads only y while appending)
     def cells(self) -> list[tuple[float, float, str]]:
         """``(start, end, text)`` of each cell: runs joined until a gap of :data:`CELL_GAP` sizes."""
         cells: list[tuple[float, float, str]] = []

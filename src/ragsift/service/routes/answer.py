@@ -21,7 +21,7 @@ Response (``stream: false``)::
      "hits": [...as /v1/search...], "validation": {"verdict": "pass", ...},
      "suggestions": null | {"spelling": [{"term", "suggestion"}], "related": [...]},
      "model": "...", "finish_reason": "stop", "usage": {"prompt_tokens", ...},
-     "timings_ms": {"bm25", "dense", "fuse", "expand", "rerank"?, "llm", "total"},
+     "timings_ms": {"bm25"?, "dense"?, "fuse", "expand", "rerank"?, "validate", "llm", "first_token"? (streamed), "total"},
      "route"?, "rerank_settings"?, "warnings"?}
 
 A failed validation makes no LLM call: the status is ``validation_failed``, ``answer`` is null and
