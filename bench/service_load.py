@@ -82,7 +82,9 @@ def load_workload(data_dir: Path | None, n_bodies: int, passages: int, seed: int
     rng = random.Random(seed)
     if data_dir is not None and (data_dir / "corpus.jsonl").is_file():
         corpus = [json.loads(line) for line in (data_dir / "corpus.jsonl").open(encoding="utf-8")]
-        texts = [f"{d.get('title', '')} {d['text']}".strip() for d in corpus]
+        from ragsift.types import passage_text
+
+        texts = [passage_text(d.get("title", ""), d["text"]) for d in corpus]  # what the Searcher sends a reranker
         queries = [json.loads(line)["text"] for line in (data_dir / "queries.jsonl").open(encoding="utf-8")]
         source = f"SciFact ({data_dir}): {len(texts)} abstracts, {len(queries)} queries"
     else:
@@ -125,11 +127,11 @@ def serve_main(args: argparse.Namespace) -> None:
     settings = ServiceSettings(
         host="127.0.0.1",
         port=args.port,
-        reranker_type="cross-encoder",
+        reranker_type=args.reranker_type,
         reranker_model=str(args.model),
         served_model_name=SERVED_NAME,
-        max_length=args.max_length,
-        reranker_backend=args.backend,
+        max_length=args.max_length if args.reranker_type == "cross-encoder" else None,
+        reranker_backend=args.backend if args.reranker_type == "cross-encoder" else None,
         micro_batching=args.micro_batching == "on",
         queue_max=args.queue_max,
         batch_max_size=args.batch_max_size,
@@ -153,6 +155,7 @@ class Server:
             "--max-length", str(args.max_length), "--queue-max", str(args.queue_max),
             "--batch-max-size", str(args.batch_max_size), "--batch-max-wait-ms", str(args.batch_max_wait_ms),
             "--server-timeout", str(args.server_timeout), "--backend", args.backend,
+            "--reranker-type", args.reranker_type,
         ]  # fmt: skip
         self.proc: subprocess.Popen | None = None
 
@@ -399,7 +402,10 @@ def to_markdown(result: dict) -> str:
     lines = [
         "# Service under load: micro-batching on vs off (NIM /v1/ranking)",
         "",
-        f"Model: {cfg['model']}, max_length {cfg['max_length']}, backend {cfg['backend']} (CPU). {cfg['passages']} "
+        (f"Model: {cfg['model']}, max_length {cfg['max_length']}, backend {cfg['backend']} (CPU). "
+         if cfg.get("reranker_type", "cross-encoder") == "cross-encoder" else
+         f"Reranker: {cfg['reranker_type']}, store {cfg['model']} (CPU). ")
+        + f"{cfg['passages']} "
         f"passages per request, truncate=END. Workload: {result['workload']}. Each step: N clients posting back to "
         f"back for {cfg['duration_s']} s (at most {cfg['requests'] or 'unlimited'} requests), in-flight requests "
         f"awaited (req/s = 200s / step wall time). Server: queue_max {cfg['queue_max']}, batch_max_size "
@@ -513,7 +519,10 @@ def build_model(layers: int, cache_dir: Path) -> Path:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, default=Path("../shared/data/beir/scifact"))
-    p.add_argument("--model-dir", type=Path, help="a cross-encoder folder (default: build MiniLM with --layers)")
+    p.add_argument("--model-dir", type=Path, help="a cross-encoder folder (default: build MiniLM with --layers), "
+                   "or with --reranker-type late-interaction a token store (ragsift late-index)")
+    p.add_argument("--reranker-type", default="cross-encoder", choices=["cross-encoder", "late-interaction"],
+                   help="what the service serves (default: cross-encoder)")
     p.add_argument("--layers", type=int, default=6)
     p.add_argument("--backend", help="torch, onnx or onnx-int8 (default: the CPU default for this machine)")
     p.add_argument("--max-length", type=int, default=256)
@@ -574,7 +583,8 @@ def main(argv: list[str] | None = None) -> None:
         "config": {
             "model": str(args.model_dir) if args.model_dir else f"MiniLM cross-encoder, {args.layers} layers "
             "(built locally, random head)",
-            "backend": args.backend,
+            "reranker_type": args.reranker_type,
+            "backend": args.backend if args.reranker_type == "cross-encoder" else None,
             "requests": args.requests,
             "layers": args.layers,
             "max_length": args.max_length,

@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ragsift.query.commands import register as register_query
 
     register_query(sub)
+    from ragsift.rerank.late_commands import register as register_late_index
+
+    register_late_index(sub)
     return parser
 
 
@@ -328,6 +331,8 @@ def _add_first_stage_options(p, *, k_default: int) -> None:
 
 
 def _add_rerank_options(p) -> None:
+    from ragsift.config import RerankerType
+
     g = p.add_argument_group(
         "reranking",
         "retrieve --candidates hits, rerank them, keep --top-n. The cross-encoder is, in order: "
@@ -342,7 +347,7 @@ def _add_rerank_options(p) -> None:
                    "expects to gain (`ragsift train-router --reranker-model`; every query when there is no gate)")
     g.add_argument(
         "--reranker-type",
-        choices=["cross-encoder", "llm", "nim", "cohere", "jina", "tei", "vertex", "bedrock", "none"],
+        choices=[t.value for t in RerankerType],
         help="reranker kind (default: $RERANKER_TYPE or cross-encoder)",
     )
     g.add_argument("--reranker-model", metavar="NAME_OR_PATH", help="reranker model (path, hub name, or vendor model)")

@@ -412,6 +412,7 @@ class RerankerType(str, Enum):
     TEI = "tei"
     VERTEX = "vertex"
     BEDROCK = "bedrock"
+    LATE_INTERACTION = "late-interaction"
     NONE = "none"
 
 

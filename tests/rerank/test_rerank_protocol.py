@@ -56,6 +56,7 @@ def test_base_class_declares_every_capability():
         (RerankerType.VERTEX, set(), 200, True),
         (RerankerType.BEDROCK, set(), 1000, True),
         (RerankerType.LLM, set(), None, True),
+        (RerankerType.LATE_INTERACTION, set(), None, True),
         (RerankerType.NONE, set(), None, False),
     ],
 )

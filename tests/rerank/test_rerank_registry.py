@@ -141,7 +141,7 @@ def plugin(tmp_path, monkeypatch):
 
 def test_reranker_type_values():
     assert [t.value for t in RerankerType] == [
-        "cross-encoder", "llm", "nim", "cohere", "jina", "tei", "vertex", "bedrock", "none",
+        "cross-encoder", "llm", "nim", "cohere", "jina", "tei", "vertex", "bedrock", "late-interaction", "none",
     ]
 
 

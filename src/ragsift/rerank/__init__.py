@@ -13,7 +13,8 @@
 - :class:`FallbackReranker` / :func:`fallback_chain` try rerankers in order on remote failure.
 
 Importing this package is light: no torch, no vendor SDK. The concrete rerankers
-(``ragsift.rerank.cross_encoder``, ``.llm``, ``.remote.*``) load when first built.
+(``ragsift.rerank.cross_encoder``, ``.late_interaction``, ``.llm``,
+``.remote.*``) load when first built.
 """
 
 from ragsift.rerank.base import Reranker, RerankResult, Scores

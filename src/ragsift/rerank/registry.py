@@ -20,9 +20,12 @@ Variable                    Argument         Value
 ==========================  ===============  ==================================================
 ``RERANKER_TYPE``           ``type``         ``cross-encoder`` (default), ``llm``, ``nim``,
                                              ``cohere``, ``jina``, ``tei``, ``vertex``,
-                                             ``bedrock``, ``none``, or ``module:Class``
-``RERANKER_MODEL``          ``model``        model name or id (bedrock: the model ARN) of the
-                                             type ``RERANKER_TYPE`` names; a cross-encoder
+                                             ``bedrock``, ``late-interaction``, ``none``, or
+                                             ``module:Class``
+``RERANKER_MODEL``          ``model``        model name or id (bedrock: the model ARN;
+                                             late-interaction: the token store folder built
+                                             by ``ragsift late-index``) of the type
+                                             ``RERANKER_TYPE`` names; a cross-encoder
                                              without one: trained model, then hub default
 ``RERANKER_BASE_URL``       ``base_url``     str: endpoint of a remote or self-hosted service
 ``RERANKER_API_KEY``        ``api_key``      str
@@ -84,6 +87,7 @@ TARGETS: dict[RerankerType, str] = {
     RerankerType.TEI: f"{_REMOTE}.tei:TEIReranker",
     RerankerType.VERTEX: f"{_REMOTE}.vertex:VertexReranker",
     RerankerType.BEDROCK: f"{_REMOTE}.bedrock:BedrockReranker",
+    RerankerType.LATE_INTERACTION: "ragsift.rerank.late_interaction:LateInteractionReranker",
     RerankerType.NONE: "ragsift.rerank.identity:FirstStageReranker",
 }
 #: The ragsift extra that installs a type's third-party dependencies.

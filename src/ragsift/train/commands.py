@@ -42,6 +42,7 @@ def _common(p, what: str, holdout: float = 0.0) -> None:
 
 
 def _add_train_reranker(sub) -> None:
+    from ragsift.train.distill import DistillLoss
     from ragsift.train.reranker import RerankerTrainConfig as C
 
     p = sub.add_parser(
@@ -60,7 +61,8 @@ def _add_train_reranker(sub) -> None:
     _common(p, "cross-encoder", holdout=C.holdout)
     p.add_argument("--base", metavar="NAME_OR_PATH", help="encoder or cross-encoder to start from (default: bundled all-MiniLM-L6-v2)")
     p.add_argument("--num-layers", type=int, metavar="N", help="keep only the first N encoder layers (faster model; default: all)")
-    p.add_argument("--freeze-layers", type=int, default=C.freeze_layers, metavar="N", help=f"freeze embeddings and the first N layers (default: {C.freeze_layers})")
+    p.add_argument("--freeze-layers", type=int, metavar="N",
+                   help="freeze embeddings and the first N layers (default: 3; 0 with --num-layers: a pruned student trains every layer)")
     p.add_argument("--negatives", type=int, default=C.negatives, help=f"hard negatives per group (default: {C.negatives})")
     p.add_argument("--negative-pool", type=int, default=C.negative_pool, metavar="N", help=f"draw negatives from the first-stage top N (default: {C.negative_pool})")
     p.add_argument("--title-ratio", type=float, default=C.title_ratio, metavar="R", help=f"unsupervised title->body groups per judged group; 0 turns them off (default: {C.title_ratio})")
@@ -83,6 +85,17 @@ def _add_train_reranker(sub) -> None:
     p.add_argument("--inference-max-length", type=int, default=C.inference_max_length, metavar="N",
                    help=f"tokens per pair when the model is used (tuned and recorded as its max_length; default: {C.inference_max_length})")
     p.add_argument("--no-calibrate", action="store_true", help="do not fold a logistic calibration into the head")
+    d = p.add_argument_group("distillation (learn a trained reranker's scores; see docs/training.md)")
+    d.add_argument("--distill-from", metavar="TEACHER",
+                   help="teacher cross-encoder folder (e.g. a train-reranker output): the model learns its scores over the "
+                        "training groups; --base defaults to the teacher, so --num-layers N keeps its first N layers and its head")
+    d.add_argument("--distill-loss", choices=[x.value for x in DistillLoss], default=C.distill_loss.value,
+                   help="kl: KL from the teacher's softmax over each group; margin-mse: squared error of the score margins "
+                        f"(default: {C.distill_loss.value})")
+    d.add_argument("--distill-temperature", type=float, default=C.distill_temperature, metavar="T",
+                   help=f"softmax temperature of the kl loss (default: {C.distill_temperature:g})")
+    d.add_argument("--distill-label-weight", type=float, default=C.distill_label_weight, metavar="W",
+                   help=f"add W x the labelled listwise loss to the distillation loss (default: {C.distill_label_weight:g})")
     p.add_argument("--no-record", action="store_true", help="do not make this the default reranker (ragsift.config.record_trained)")
     p.set_defaults(func=cmd_train_reranker)
 
@@ -122,7 +135,8 @@ def cmd_train_reranker(args) -> int:
         max_length=args.max_length, lr=args.lr, head_lr=args.head_lr, warmup=args.warmup, loss=args.loss,
         pooler=args.pooler, head=args.head, calibrate=not args.no_calibrate, holdout=args.holdout,
         max_minutes=args.max_minutes or None, seed=args.seed, show_progress=not args.quiet, record=not args.no_record,
-        inference_max_length=args.inference_max_length,
+        inference_max_length=args.inference_max_length, distill_from=args.distill_from, distill_loss=args.distill_loss,
+        distill_temperature=args.distill_temperature, distill_label_weight=args.distill_label_weight,
     )
     manifest = train_reranker(cfg)
     _summary("reranker", args.out, manifest)

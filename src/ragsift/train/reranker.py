@@ -17,6 +17,11 @@ The default recipe (measurements and the ablation in ``docs/training.md``):
    head (``w·x + b``), so ``sigmoid(logit)`` is a probability (interpolation and thresholds use
    it) while the ranking is unchanged.
 
+With ``distill_from`` (``--distill-from TEACHER``) the model learns a trained teacher's scores
+over the same groups instead of (or, with ``distill_label_weight``, besides) the labels: see
+:mod:`ragsift.train.distill`. The student then starts from the teacher itself (``base``
+defaults to it), so ``--num-layers 2`` keeps the teacher's first two layers and its head.
+
 The output folder is a ``ragsift-cosine-bert`` model (``head="cls"``: a plain
 ``BertForSequenceClassification``; continued training keeps the base's architecture) with its
 tokenizer and a ``ragsift_train.json`` manifest (recipe, data, loss curve, timings).
@@ -50,6 +55,7 @@ from ragsift.train.data import (
     split_dev,
     title_queries,
 )
+from ragsift.train.distill import DistillLoss, check_teacher, distill_loss, manifest_entry, teacher_scores
 from ragsift.train.loop import (
     Schedule,
     StepClock,
@@ -86,7 +92,8 @@ class RerankerTrainConfig:
     base: str | None = None
     collection_dir: Path | None = None
     num_layers: int | None = None
-    freeze_layers: int = 3
+    #: None: 3, or 0 with ``num_layers`` (a pruned student trains every layer it keeps).
+    freeze_layers: int | None = None
     negatives: int = 3
     negative_pool: int = 30
     title_ratio: float = 1.0
@@ -109,6 +116,10 @@ class RerankerTrainConfig:
     seed: int = 0
     show_progress: bool = True
     record: bool = True
+    distill_from: str | None = None
+    distill_loss: DistillLoss | str = DistillLoss.KL
+    distill_temperature: float = 1.0
+    distill_label_weight: float = 0.0
 
     def __post_init__(self) -> None:
         self.data_dir, self.out_dir = Path(self.data_dir), Path(self.out_dir)
@@ -116,7 +127,14 @@ class RerankerTrainConfig:
         self.pooler = parse_enum(Pooler, self.pooler, param="pooler")
         self.head = parse_enum(Head, self.head, param="head")
         positive(self.num_layers, "num_layers", allow_none=True)
+        if self.freeze_layers is None:
+            self.freeze_layers = 0 if self.num_layers else 3
         positive(self.freeze_layers, "freeze_layers", allow_zero=True)
+        self.distill_loss = parse_enum(DistillLoss, self.distill_loss, param="distill_loss")
+        positive(self.distill_temperature, "distill_temperature", kind=float)
+        positive(self.distill_label_weight, "distill_label_weight", kind=float, allow_zero=True)
+        if self.distill_from is not None and not str(self.distill_from).strip():
+            raise ConfigError("distill_from is empty. Fix: pass the teacher's model folder, or leave it out")
         positive(self.negatives, "negatives")
         positive(self.negative_pool, "negative_pool")
         if self.negative_pool < self.negatives:
@@ -145,6 +163,7 @@ class RerankerTrainConfig:
                     "inference_max_length", "depths"):
             d.pop(key)
         d["loss"], d["pooler"], d["head"] = self.loss.value, self.pooler.value, self.head.value
+        d["distill_loss"] = self.distill_loss.value
         return d
 
 
@@ -205,6 +224,8 @@ def train_reranker(cfg: RerankerTrainConfig) -> dict[str, Any]:
     _preload()
     data = load_beir(cfg.data_dir, split=cfg.split)
     check_out_dir(cfg.out_dir, TRAIN_MANIFEST)
+    if cfg.distill_from is not None:
+        check_teacher(cfg.distill_from)
     heldout = split_dev(data.qrels, cfg.holdout, seed=cfg.seed)[1] if cfg.holdout else []
     judged = judged_queries(data.queries, data.qrels, exclude={*cfg.exclude_queries, *heldout})
     if not judged:
@@ -223,17 +244,18 @@ def train_reranker(cfg: RerankerTrainConfig) -> dict[str, Any]:
     if not groups:
         raise ConfigError(f"no training group could be made (need >= {cfg.negatives} mined candidates per query)")
 
-    base = load_base(cfg.base, num_layers=cfg.num_layers, pooler=cfg.pooler, head=cfg.head, seed=cfg.seed)
+    targets, distillation = _teacher_targets(cfg, groups)
+    base = load_base(cfg.base or cfg.distill_from, num_layers=cfg.num_layers, pooler=cfg.pooler, head=cfg.head, seed=cfg.seed)
     freeze_bottom(base.model, cfg.freeze_layers)
     train_start = time.perf_counter()
     dev_queries = [q for q in heldout if q in data.queries]
-    train_log = fit_groups(base.model, base.tokenizer, groups, _training_budget(cfg, start, len(dev_queries)))
+    train_log = fit_groups(base.model, base.tokenizer, groups, _training_budget(cfg, start, len(dev_queries)), targets=targets)
     train_s = time.perf_counter() - train_start
     calibration = calibrate_head(base.model, base.tokenizer, groups, cfg) if cfg.calibrate else None
 
     manifest = {
         "trainer": "ragsift.train.reranker.train_reranker",
-        "base": cfg.base or "all-MiniLM-L6-v2 (bundled)",
+        "base": cfg.base or cfg.distill_from or "all-MiniLM-L6-v2 (bundled)",
         "base_path": base.source,
         "new_head": base.new_head,
         "layers": count_layers(base.model),
@@ -253,6 +275,8 @@ def train_reranker(cfg: RerankerTrainConfig) -> dict[str, Any]:
         "training": {**train_log.summary(), "seconds": round(train_s, 1)},
         "calibration": calibration,
     }
+    if distillation is not None:
+        manifest["distillation"] = distillation
 
     def write(staging: Path) -> None:
         base.model.save_pretrained(staging, safe_serialization=True)
@@ -287,6 +311,20 @@ def _mine(cfg: RerankerTrainConfig, data, queries: list[TrainingQuery]) -> dict[
         "depth": cfg.negative_pool, "seconds": round(time.perf_counter() - begin, 1),
     }
     return summary, coll
+
+
+def _teacher_targets(cfg: RerankerTrainConfig, groups: list[Group]) -> tuple[list[list[float]] | None, dict | None]:
+    """The teacher's scores of every group (None without ``distill_from``) and the manifest's entry."""
+    if cfg.distill_from is None:
+        return None, None
+    from ragsift.config import home
+
+    bar = _bar(len(groups), "teacher scoring groups", "group", cfg.show_progress)
+    scores, summary = teacher_scores(cfg.distill_from, groups, cfg.max_length, cache_dir=home() / "distill",
+                                     progress=bar.update if bar else None)
+    if bar:
+        bar.close()
+    return scores, manifest_entry(summary, cfg)
 
 
 def _preload() -> None:
@@ -395,11 +433,13 @@ def _group_loss(torch, logits, size: int, loss: Loss):
     return torch.nn.functional.binary_cross_entropy_with_logits(scores, labels)
 
 
-def fit_groups(model: Any, tokenizer: Any, groups: list[Group], cfg) -> TrainLog:
+def fit_groups(model: Any, tokenizer: Any, groups: list[Group], cfg, *, targets: list[list[float]] | None = None) -> TrainLog:
     """The training loop: ``cfg.batch_groups`` groups per step, AdamW with two learning rates, warm-up then linear decay
     to zero at the last step that fits ``cfg.max_minutes`` (:class:`~ragsift.train.loop.Schedule`).
 
-    ``cfg`` needs ``batch_groups, max_length, lr, head_lr, warmup, weight_decay, loss, max_minutes, seed, show_progress``.
+    ``cfg`` needs ``batch_groups, max_length, lr, head_lr, warmup, weight_decay, loss, max_minutes, seed, show_progress``;
+    with ``targets`` (a teacher's logits, one row per group) also ``distill_loss, distill_temperature,
+    distill_label_weight``: the loss is then the distillation loss plus ``distill_label_weight`` × the labelled loss.
     """
     torch = require("torch")
     torch.manual_seed(cfg.seed)
@@ -421,7 +461,13 @@ def fit_groups(model: Any, tokenizer: Any, groups: list[Group], cfg) -> TrainLog
         batch = groups[step * cfg.batch_groups : (step + 1) * cfg.batch_groups]
         features = _tokenize(tokenizer, batch, cfg.max_length)
         logits = model(**features).logits[:, 0]
-        loss = _group_loss(torch, logits, size, cfg.loss)
+        if targets is None:
+            loss = _group_loss(torch, logits, size, cfg.loss)
+        else:
+            teacher = torch.tensor([v for row in targets[step * cfg.batch_groups : (step + 1) * cfg.batch_groups] for v in row])
+            loss = distill_loss(torch, logits, teacher, size, cfg.distill_loss, cfg.distill_temperature)
+            if cfg.distill_label_weight:
+                loss = loss + cfg.distill_label_weight * _group_loss(torch, logits, size, cfg.loss)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -443,8 +489,10 @@ def _tokenize(tokenizer: Any, groups: list[Group], max_length: int):
     return tokenizer(queries, passages, truncation="only_second", max_length=max_length, padding=True, return_tensors="pt")
 
 
-def score_pairs(model: Any, tokenizer: Any, groups: list[Group], max_length: int, batch_groups: int = 4) -> list[list[float]]:
-    """Logits of every passage of every group (eval mode, no gradients)."""
+def score_pairs(
+    model: Any, tokenizer: Any, groups: list[Group], max_length: int, batch_groups: int = 4, *, progress=None
+) -> list[list[float]]:
+    """Logits of every passage of every group (eval mode, no gradients); ``progress(n)`` after each batch of ``n`` groups."""
     torch = require("torch")
     out = []
     model.eval()
@@ -456,6 +504,8 @@ def score_pairs(model: Any, tokenizer: Any, groups: list[Group], max_length: int
             for g in batch:
                 out.append(logits[k : k + len(g.passages)])
                 k += len(g.passages)
+            if progress:
+                progress(len(batch))
     return out
 
 
