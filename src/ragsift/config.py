@@ -228,7 +228,7 @@ SETTINGS: dict[str, Setting] = {
                 "seconds to wait for another writer of the collection, then 503"),
         Setting("service.reload_interval_s", ("RAGSIFT_RELOAD_INTERVAL_S",), float, 1.0,
                 "seconds between checks for a generation written by another process; 0: never"),
-        Setting("service.batch_max_size", ("RAGSIFT_BATCH_MAX_SIZE",), int, 64, "(query, passage) pairs per batch"),
+        Setting("service.batch_max_size", ("RAGSIFT_BATCH_MAX_SIZE",), int, 180, "(query, passage) pairs per batch"),
         Setting("service.batch_max_wait_ms", ("RAGSIFT_BATCH_MAX_WAIT_MS",), float, 5.0, "micro-batch wait"),
         Setting("service.queue_max", ("RAGSIFT_QUEUE_MAX",), int, 64, "waiting requests, then 429"),
         Setting("service.request_timeout_s", ("RAGSIFT_REQUEST_TIMEOUT_S",), float, 30.0, "seconds, then 504"),

@@ -199,6 +199,7 @@ class TokenStore:
     scales: np.ndarray
     projection: np.ndarray | None
     _order: np.ndarray | None = None
+    _first: np.ndarray | None = None
 
     @classmethod
     def open(cls, path: str | Path) -> TokenStore:
@@ -241,9 +242,11 @@ class TokenStore:
 
     def locate(self, keys: np.ndarray) -> np.ndarray:
         """The stored passage index of each key (``(n, 2)`` uint64), -1 for a key not in the store."""
-        if self._order is None:
-            self._order = np.argsort(self.keys[:, 0], kind="stable")
-        first = self.keys[self._order, 0]
+        if self._order is None:  # built once per store: the sorted first halves of the keys
+            order = np.argsort(self.keys[:, 0], kind="stable")
+            self._first = np.ascontiguousarray(self.keys[order, 0])
+            self._order = order
+        first = self._first
         found = np.full(len(keys), -1, dtype=np.int64)
         for n, (hi, lo) in enumerate(np.asarray(keys, dtype=np.uint64)):
             at = int(np.searchsorted(first, hi))

@@ -41,7 +41,7 @@ Setting                    Environment                           Default / meani
                                                                  the collection, then 503
 ``reload_interval_s``      ``RAGSIFT_RELOAD_INTERVAL_S``         ``1``: check for generations written
                                                                  by other processes (0: never)
-``batch_max_size``         ``RAGSIFT_BATCH_MAX_SIZE``            ``64`` (query, passage) pairs
+``batch_max_size``         ``RAGSIFT_BATCH_MAX_SIZE``            ``180`` (query, passage) pairs
 ``batch_max_wait_ms``      ``RAGSIFT_BATCH_MAX_WAIT_MS``         ``5``
 ``queue_max``              ``RAGSIFT_QUEUE_MAX``                 ``64`` waiting requests, then 429
 ``request_timeout_s``      ``RAGSIFT_REQUEST_TIMEOUT_S``         ``30``, then 504
@@ -114,7 +114,7 @@ class ServiceSettings(BaseModel):
     max_document_bytes: int = Field(1024 * 1024, ge=1)
     write_lock_timeout_s: float = Field(10.0, ge=0)
     reload_interval_s: float = Field(1.0, ge=0)
-    batch_max_size: int = Field(64, ge=1)
+    batch_max_size: int = Field(180, ge=1)
     batch_max_wait_ms: float = Field(5.0, ge=0, le=1000)
     queue_max: int = Field(64, ge=1)
     request_timeout_s: float = Field(30.0, gt=0)
