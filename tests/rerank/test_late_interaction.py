@@ -132,6 +132,22 @@ def test_score_many_encodes_the_queries_of_several_requests_in_one_pass(store):
     assert many[3].raw == [] and many[3].relevance == []
 
 
+def test_a_trained_cosine_head_reranker_lends_its_encoder(tmp_path, tiny_st_model, encoder):
+    """--encoder may be a train-reranker output (ragsift-cosine-bert): its BERT encoder makes the token vectors."""
+    import transformers
+
+    from ragsift.rerank import cosine_head
+
+    folder = tmp_path / "ce"
+    cosine_head.new_cosine_model(tiny_st_model).save_pretrained(folder)
+    transformers.AutoTokenizer.from_pretrained(tiny_st_model).save_pretrained(folder)
+    assert json.loads((folder / "config.json").read_text())["model_type"] == cosine_head.MODEL_TYPE
+    lent = TokenEncoder.load(folder)
+    texts = ["cats purr", "dogs bark at night"]
+    for got, want in zip(lent.encode(texts, 16), encoder.encode(texts, 16)):
+        assert got.shape == want.shape and np.allclose(got, want, atol=1e-5)
+
+
 def test_query_is_cut_to_max_query_length(store):
     reranker = LateInteractionReranker(store.path, max_query_length=3)
     assert len(reranker.encode_query("one two three four five six")) == 3

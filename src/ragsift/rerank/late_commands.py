@@ -41,7 +41,8 @@ def register(sub) -> None:
         "scores passages by MaxSim. Prints the store's size per passage and projected to 1M passages.",
     )
     p.add_argument("collection", metavar="COLLECTION", help="a collection directory")
-    p.add_argument("--encoder", metavar="MODEL", help="encoder folder or hub name (default: the bundled all-MiniLM-L6-v2)")
+    p.add_argument("--encoder", metavar="MODEL", help="encoder folder or hub name, or a train-reranker output (its domain-tuned encoder is used) "
+                   "(default: the bundled all-MiniLM-L6-v2)")
     p.add_argument("--max-length", type=int, default=DEFAULT_MAX_LENGTH,
                    help=f"tokens read per passage, special tokens included (default: {DEFAULT_MAX_LENGTH})")
     p.add_argument("--dim", type=int, help="reduce token vectors to N dimensions with a projection fitted on a "

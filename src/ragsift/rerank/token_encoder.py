@@ -7,6 +7,7 @@ transformer, special tokens ([CLS], [SEP], padding) dropped, each row L2-normali
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -60,7 +61,7 @@ class TokenEncoder:
         local = Path(source).is_dir()
         try:
             tokenizer = transformers.AutoTokenizer.from_pretrained(source, local_files_only=local)
-            model = transformers.AutoModel.from_pretrained(source, local_files_only=local)
+            model = _encoder_model(transformers, source, local)
         except (OSError, ValueError) as exc:
             raise ModelNotFoundError(
                 f"encoder={encoder!r} ({source}) is not a loadable transformer encoder ({exc}). Fix: pass a "
@@ -98,3 +99,18 @@ class TokenEncoder:
             hidden = torch.nn.functional.normalize(hidden.float(), dim=-1).cpu().numpy()
         mask = keep.numpy()
         return [hidden[b][mask[b]] for b in range(len(hidden))]
+
+
+def _encoder_model(transformers, source: str, local: bool):
+    """The transformer of ``source``: ``AutoModel``, or the encoder of a ``train-reranker`` cosine-head model.
+
+    A cross-encoder trained by ``ragsift train-reranker`` (model type ``ragsift-cosine-bert``) is a
+    domain-tuned BERT under a two-parameter head: its encoder (``base_model``) is used as is.
+    """
+    from ragsift.rerank import cosine_head
+
+    config = Path(source) / "config.json"
+    if local and config.is_file() and json.loads(config.read_text(encoding="utf-8")).get("model_type") == cosine_head.MODEL_TYPE:
+        cosine_head.register()
+        return transformers.AutoModelForSequenceClassification.from_pretrained(source, local_files_only=True).base_model
+    return transformers.AutoModel.from_pretrained(source, local_files_only=local)
