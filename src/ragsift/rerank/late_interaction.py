@@ -281,11 +281,20 @@ class LateInteractionReranker(Reranker):
         """
         batch = [(query, list(documents)) for query, documents in requests]
         queries = sorted({query for query, documents in batch if documents})
-        vectors = dict(zip(queries, self.encode_queries(queries))) if queries else {}
+        try:
+            vectors = dict(zip(queries, self.encode_queries(queries))) if queries else {}
+        except Exception:
+            if not return_exceptions:
+                raise
+            vectors = {}  # one query broke the shared pass: each request encodes its own, failing alone
         out: list = []
         for query, documents in batch:
             try:
-                out.append(self._score_encoded(vectors[query], documents) if documents else Scores([], []))
+                if not documents:
+                    out.append(Scores([], []))
+                else:
+                    q = vectors[query] if query in vectors else self.encode_query(query)
+                    out.append(self._score_encoded(q, documents))
             except Exception as exc:
                 if not return_exceptions:
                     raise
