@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
+from _beir import write_beir
 
 from ragsift.cli import main
 from ragsift.index.collection import Collection, CollectionConfig
@@ -21,7 +20,7 @@ WORDS = ["volcano", "glacier", "insulin", "quasar", "mitochondria", "tsunami", "
 @pytest.fixture(scope="module")
 def beir(tmp_path_factory):
     root = tmp_path_factory.mktemp("beir")
-    rows, queries, train = [], [], ["query-id\tcorpus-id\tscore"]
+    rows, queries, train = [], [], []
     for i, w in enumerate(WORDS):
         other = WORDS[(i + 7) % len(WORDS)]
         rows.append({"id": f"d{i}", "title": f"The {w}", "text": f"A study of the {w} and its {other} neighbour."})
@@ -29,12 +28,8 @@ def beir(tmp_path_factory):
         # half the queries name the topic (BM25 finds them), half only describe it
         text = f"{w} study" if i % 2 == 0 else f"what do we know about natural things like this {i}"
         queries.append({"id": f"q{i}", "text": text})
-        train.append(f"q{i}\td{i}\t1")
-    (root / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    (root / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries), encoding="utf-8")
-    (root / "qrels").mkdir()
-    (root / "qrels" / "train.tsv").write_text("\n".join(train) + "\n", encoding="utf-8")
-    return root
+        train.append((f"q{i}", f"d{i}", 1))
+    return write_beir(root, rows, queries, {"train": train})
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _beir import write_beir
 
 from ragsift.cli import main
 from ragsift.errors import BadInputError, ConfigError, ModelNotFoundError
@@ -321,18 +322,14 @@ WORDS = ["volcano", "glacier", "insulin", "quasar", "mitochondria", "tsunami", "
 @pytest.fixture(scope="module")
 def beir(tmp_path_factory):
     root = tmp_path_factory.mktemp("beir")
-    rows, queries, train = [], [], ["query-id\tcorpus-id\tscore"]
+    rows, queries, train = [], [], []
     for i, w in enumerate(WORDS):
         other = WORDS[(i + 3) % len(WORDS)]
         rows.append({"id": f"d{i}", "title": f"The {w}", "text": f"A study of the {w} and its {other} neighbour."})
         rows.append({"id": f"n{i}", "title": "Notes", "text": f"Methods mention the {other} once."})
         queries.append({"id": f"q{i}", "text": f"{w} study"})
-        train.append(f"q{i}\td{i}\t1")
-    (root / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    (root / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries), encoding="utf-8")
-    (root / "qrels").mkdir()
-    (root / "qrels" / "train.tsv").write_text("\n".join(train) + "\n", encoding="utf-8")
-    return root
+        train.append((f"q{i}", f"d{i}", 1))
+    return write_beir(root, rows, queries, {"train": train})
 
 
 def test_cli_tune_on_records_settings_the_reranker_applies(beir, tiny_st_model, tmp_path, capsys):

@@ -33,7 +33,7 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import Enum
-from typing import ClassVar, Sequence
+from typing import Any, ClassVar, Sequence
 
 from ragsift.errors import BadInputError, ConfigError
 
@@ -44,6 +44,7 @@ __all__ = [
     "ScoreRequest",
     "Scores",
     "Truncate",
+    "positive_int",
     "sigmoid",
     "validate_request",
 ]
@@ -277,3 +278,10 @@ def rank(
         if top_n is not None and len(out) == top_n:
             break
     return out
+
+
+def positive_int(value: Any, param: str, *, minimum: int = 1) -> int:
+    """``value`` when it is an int ``>= minimum`` (not a bool); ConfigError naming ``param`` otherwise (reranker options)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{param}={value!r} is not valid; use an integer >= {minimum}")
+    return value

@@ -70,7 +70,7 @@ import numpy as np
 from ragsift._enums import parse_enum
 from ragsift._lazy import require
 from ragsift.errors import ConfigError, ModelNotFoundError, PassageTooLongError, QueryTooLongError
-from ragsift.rerank.base import Reranker, ScoreOutcome, ScoreRequest, Scores, Truncate, sigmoid
+from ragsift.rerank.base import Reranker, ScoreOutcome, ScoreRequest, Scores, Truncate, positive_int, sigmoid
 from ragsift.rerank.settings import ModelSettings, read_model_settings
 
 __all__ = [
@@ -184,11 +184,11 @@ class CrossEncoderReranker(Reranker):
             max_length, self.max_length_source = recorded, "model"
         else:
             max_length, self.max_length_source = DEFAULT_MAX_LENGTH, "default"
-        self.max_length = _positive_int(max_length, "max_length", minimum=8)
+        self.max_length = positive_int(max_length, "max_length", minimum=8)
         #: Queries cut to :data:`MAX_QUERY_SHARE` of the window so far (``truncate="END"``).
         self.queries_truncated = 0
-        self.batch_size = _positive_int(batch_size, "batch_size")
-        self.max_batch_tokens = _positive_int(max_batch_tokens, "max_batch_tokens")
+        self.batch_size = positive_int(batch_size, "batch_size")
+        self.max_batch_tokens = positive_int(max_batch_tokens, "max_batch_tokens")
         #: Forward batches and (query, passage) rows run so far (warm-up included).
         self.forward_passes = 0
         self.rows_scored = 0
@@ -198,7 +198,7 @@ class CrossEncoderReranker(Reranker):
         self.backend = parse_enum(Backend, backend, param="backend")
         self.quantize = None if quantize is None else parse_enum(Quantize, quantize, param="quantize")
         self.long_passages = parse_enum(LongPassages, long_passages, param="long_passages")
-        self.window_stride = None if window_stride is None else _positive_int(window_stride, "window_stride")
+        self.window_stride = None if window_stride is None else positive_int(window_stride, "window_stride")
         self.activation = parse_enum(Activation, activation, param="activation")
         self.device = _check_device(device, self.backend)
         if self.quantize is not None and self.backend is not Backend.ONNX:
@@ -698,12 +698,6 @@ def _cap_max_length(max_length: int, config: Any, name: str) -> int:
 
 
 # -- option validation ----------------------------------------------------------------------------
-
-
-def _positive_int(value: Any, param: str, *, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{param}={value!r} is not valid; use an integer >= {minimum}")
-    return value
 
 
 def _check_device(device: Any, backend: Backend) -> str:

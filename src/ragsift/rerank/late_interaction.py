@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from ragsift.errors import BadInputError, ConfigError
-from ragsift.rerank.base import Reranker, Scores
+from ragsift.rerank.base import Reranker, Scores, positive_int
 from ragsift.rerank.settings import SETTINGS_FILE, ModelSettings, read_model_settings
 from ragsift.rerank.token_encoder import TokenEncoder
 from ragsift.rerank.token_store import (
@@ -114,10 +114,10 @@ def build_token_store(
     from ragsift.files import atomic_write_dir
 
     texts = _check_texts(texts)
-    max_length = _positive_int(max_length, "max_length", minimum=3)
-    batch_size = _positive_int(batch_size, "batch_size")
+    max_length = positive_int(max_length, "max_length", minimum=3)
+    batch_size = positive_int(batch_size, "batch_size")
     if dim is not None:
-        dim = _positive_int(dim, "dim")
+        dim = positive_int(dim, "dim")
     start = time.perf_counter()
     enc = _encoder(encoder, device)
     max_length = enc.cap(max_length)
@@ -245,8 +245,8 @@ class LateInteractionReranker(Reranker):
         self.store = TokenStore.open(model)
         self.name = os.fspath(model).strip()
         self.model_version = self.store.fingerprint  # a rebuilt store never reuses cached scores
-        self.max_query_length = _positive_int(max_query_length, "max_query_length")
-        self.batch_size = _positive_int(batch_size, "batch_size")
+        self.max_query_length = positive_int(max_query_length, "max_query_length")
+        self.batch_size = positive_int(batch_size, "batch_size")
         if not isinstance(device, str) or not device.strip():
             raise ConfigError(f"device={device!r} is not valid; use 'cpu', 'cuda', 'cuda:0', 'mps', ...")
         self.device = device.strip()
@@ -366,12 +366,6 @@ def _store_settings(store: TokenStore) -> ModelSettings | None:
 
 
 # -- option validation ------------------------------------------------------------------------------
-
-
-def _positive_int(value: Any, param: str, *, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{param}={value!r} is not valid; use an integer >= {minimum}")
-    return value
 
 
 def _check_texts(texts: Any) -> list[str]:

@@ -27,7 +27,6 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ragsift._lazy import require
 from ragsift.errors import ConfigError
 
 __all__ = ["DistillLoss", "teacher_scores", "distill_loss", "teacher_key", "manifest_entry", "check_teacher"]
